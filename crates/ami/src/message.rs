@@ -1,0 +1,499 @@
+//! AMI messages: an ordered multimap of headers over one text buffer, and the
+//! kind of message it is.
+//!
+//! Keys repeat (`Output`, `Variable`, `ChanVariable`) and their order matters,
+//! so a message is a list of spans over its text, never a map. Keys compare
+//! case-insensitively because real Asterisk is inconsistent (`Uniqueid` vs
+//! `UniqueID`, `BridgeId` vs `BridgeID`, `ChannelType` vs `Channeltype`).
+//!
+//! [`MessageRef`] borrows a buffer (zero copies, for hot paths and benches);
+//! [`Message`] owns a reference-counted [`Bytes`] slice of the read buffer plus
+//! its spans (one allocation for the spans, none for the text).
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::frame::HeaderSpan;
+
+/// What a message is, from the headers Asterisk sends.
+///
+/// Classification reads `Event:` first: `OriginateResponse` and
+/// `ChallengeResponseFailed` are events that carry a `Response:` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// The `Asterisk Call Manager/x.y.z` line at the start of a connection.
+    Banner,
+    /// An unsolicited event.
+    Event,
+    /// The answer to an action.
+    Response,
+    /// An entry of an event list: it carries the action's `ActionID` and, unlike
+    /// live events, no `Privilege` header (`DeviceStateList` answers with
+    /// `Event: DeviceStateChange` items that look like live events otherwise).
+    ListItem,
+    /// The event that closes an event list (`EventList: Complete`); its name
+    /// differs for every action (`EndpointListComplete`, `PeerlistComplete`…).
+    ListComplete,
+    /// The answer to `Command`: modern `Output:` lines or the legacy
+    /// `Response: Follows` body.
+    CommandOutput,
+}
+
+impl MessageKind {
+    /// The snake_case name used in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Banner => "banner",
+            MessageKind::Event => "event",
+            MessageKind::Response => "response",
+            MessageKind::ListItem => "list_item",
+            MessageKind::ListComplete => "list_complete",
+            MessageKind::CommandOutput => "command_output",
+        }
+    }
+}
+
+/// A borrowed view of one message.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageRef<'a> {
+    text: &'a str,
+    spans: &'a [HeaderSpan],
+    body: Option<(u32, u32)>,
+    kind: MessageKind,
+}
+
+/// One header line of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    pub key: &'a str,
+    /// `None` for a line without a colon (not valid AMI; kept, not invented).
+    pub value: Option<&'a str>,
+}
+
+impl<'a> MessageRef<'a> {
+    /// Builds a view over `text`, whose spans were found by the frame scanner.
+    /// `text` must be the same bytes the spans index (checked in debug builds).
+    pub fn new(text: &'a str, spans: &'a [HeaderSpan], body: Option<(u32, u32)>) -> Self {
+        debug_assert!(spans.iter().all(|s| s.key.1 as usize <= text.len()));
+        let mut me = MessageRef {
+            text,
+            spans,
+            body,
+            kind: MessageKind::Event,
+        };
+        me.kind = me.classify();
+        me
+    }
+
+    /// A banner line.
+    pub fn banner(text: &'a str) -> Self {
+        MessageRef {
+            text,
+            spans: &[],
+            body: None,
+            kind: MessageKind::Banner,
+        }
+    }
+
+    fn classify(&self) -> MessageKind {
+        if self.get("Event").is_some() {
+            let list = self.get("EventList");
+            if list.is_some_and(|v| v.eq_ignore_ascii_case("Complete")) {
+                MessageKind::ListComplete
+            } else if self.get("ActionID").is_some() && self.get("Privilege").is_none() {
+                MessageKind::ListItem
+            } else {
+                MessageKind::Event
+            }
+        } else if self.body.is_some() || self.get("Output").is_some() {
+            MessageKind::CommandOutput
+        } else if self.get("Response").is_some() {
+            MessageKind::Response
+        } else {
+            // Neither Event nor Response: not something Asterisk sends. Treat
+            // it as an event so a consumer sees it instead of losing it.
+            MessageKind::Event
+        }
+    }
+
+    pub fn kind(&self) -> MessageKind {
+        self.kind
+    }
+
+    /// The value of `Event:` or `Response:`, or the banner text.
+    pub fn name(&self) -> &'a str {
+        match self.kind {
+            MessageKind::Banner => self.text,
+            MessageKind::Response | MessageKind::CommandOutput => {
+                self.get("Response").unwrap_or_default()
+            }
+            _ => self.get("Event").unwrap_or_default(),
+        }
+    }
+
+    /// The first value of `key`, compared case-insensitively.
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.headers()
+            .find(|h| h.key.eq_ignore_ascii_case(key))
+            .and_then(|h| h.value)
+    }
+
+    /// Every value of `key`, in order.
+    pub fn get_all<'k>(&self, key: &'k str) -> impl Iterator<Item = &'a str> + use<'a, 'k> {
+        self.headers()
+            .filter(move |h| h.key.eq_ignore_ascii_case(key))
+            .filter_map(|h| h.value)
+    }
+
+    pub fn action_id(&self) -> Option<&'a str> {
+        self.get("ActionID")
+    }
+
+    /// Headers in their original order, repeats included.
+    pub fn headers(&self) -> impl Iterator<Item = Header<'a>> + use<'a> {
+        let (text, spans) = (self.text, self.spans);
+        spans.iter().map(move |s| Header {
+            key: &text[s.key.0 as usize..s.key.1 as usize],
+            value: s.value.map(|(a, b)| &text[a as usize..b as usize]),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The raw body of a legacy `Response: Follows` command output.
+    pub fn legacy_body(&self) -> Option<&'a str> {
+        self.body.map(|(a, b)| &self.text[a as usize..b as usize])
+    }
+
+    /// Lines of command output, from either framing.
+    pub fn command_output(&self) -> Vec<&'a str> {
+        match self.legacy_body() {
+            Some(body) => body.lines().collect(),
+            None => self.get_all("Output").collect(),
+        }
+    }
+
+    /// True for `Response: Success` (and `Goodbye`, `Follows`), false for
+    /// `Response: Error`.
+    pub fn is_success(&self) -> bool {
+        !self
+            .get("Response")
+            .is_some_and(|r| r.eq_ignore_ascii_case("Error"))
+    }
+
+    /// The wire text of the message, without its terminating blank line.
+    pub fn as_text(&self) -> &'a str {
+        self.text
+    }
+
+    pub fn to_owned_message(&self) -> Message {
+        Message {
+            text: Bytes::copy_from_slice(self.text.as_bytes()),
+            spans: self.spans.to_vec(),
+            body: self.body,
+            kind: self.kind,
+            lossy: false,
+        }
+    }
+}
+
+/// An owned message.
+///
+/// The text is guaranteed UTF-8: invalid bytes were replaced with U+FFFD when
+/// it was decoded (and [`Message::is_lossy`] says so), never a panic.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Message {
+    text: Bytes,
+    spans: Vec<HeaderSpan>,
+    body: Option<(u32, u32)>,
+    kind: MessageKind,
+    lossy: bool,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("kind", &self.kind)
+            .field("text", &self.as_ref().as_text())
+            .finish()
+    }
+}
+
+impl Message {
+    /// Builds from text already checked to be UTF-8 and spans found over it.
+    pub(crate) fn from_parts(
+        text: Bytes,
+        spans: Vec<HeaderSpan>,
+        body: Option<(u32, u32)>,
+        lossy: bool,
+    ) -> Self {
+        debug_assert!(std::str::from_utf8(&text).is_ok());
+        let kind = MessageRef::new(as_str(&text), &spans, body).kind;
+        Message {
+            text,
+            spans,
+            body,
+            kind,
+            lossy,
+        }
+    }
+
+    pub(crate) fn banner(text: Bytes, lossy: bool) -> Self {
+        Message {
+            text,
+            spans: Vec::new(),
+            body: None,
+            kind: MessageKind::Banner,
+            lossy,
+        }
+    }
+
+    /// Builds a message from headers, for servers (the simulator) and tests.
+    ///
+    /// # Errors
+    /// A key or value containing CR or LF, or a key containing `:`, would change
+    /// the message's framing; it is refused.
+    pub fn from_headers<K, V>(
+        headers: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, crate::action::ActionError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut b = MessageBuilder::default();
+        for (k, v) in headers {
+            b.header(k.as_ref(), v.as_ref())?;
+        }
+        Ok(b.build())
+    }
+
+    /// A borrowed view with all the accessors.
+    pub fn as_ref(&self) -> MessageRef<'_> {
+        MessageRef {
+            text: as_str(&self.text),
+            spans: &self.spans,
+            body: self.body,
+            kind: self.kind,
+        }
+    }
+
+    pub fn kind(&self) -> MessageKind {
+        self.kind
+    }
+
+    pub fn name(&self) -> &str {
+        self.as_ref().name()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.as_ref().get(key)
+    }
+
+    pub fn get_all<'k>(&'k self, key: &'k str) -> impl Iterator<Item = &'k str> + 'k {
+        self.as_ref().get_all(key)
+    }
+
+    pub fn action_id(&self) -> Option<&str> {
+        self.as_ref().action_id()
+    }
+
+    pub fn headers(&self) -> impl Iterator<Item = Header<'_>> + '_ {
+        self.as_ref().headers()
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.as_ref().is_success()
+    }
+
+    pub fn command_output(&self) -> Vec<&str> {
+        self.as_ref().command_output()
+    }
+
+    pub fn legacy_body(&self) -> Option<&str> {
+        self.as_ref().legacy_body()
+    }
+
+    /// True when the bytes on the wire were not valid UTF-8 and were replaced.
+    pub fn is_lossy(&self) -> bool {
+        self.lossy
+    }
+
+    /// The message text as it was received (without the terminating blank line).
+    pub fn as_text(&self) -> &str {
+        as_str(&self.text)
+    }
+
+    /// Writes the message in wire form, terminating blank line included. A
+    /// banner is written as its single line.
+    pub fn encode_into(&self, dst: &mut BytesMut) {
+        match self.kind {
+            MessageKind::Banner => {
+                dst.reserve(self.text.len() + 2);
+                dst.put_slice(&self.text);
+                dst.put_slice(b"\r\n");
+            }
+            _ => {
+                dst.reserve(self.text.len() + 64);
+                if let Some(body) = self.legacy_body() {
+                    // Legacy framing: headers, raw body, trailer.
+                    for h in self.headers() {
+                        put_line(dst, h);
+                    }
+                    dst.put_slice(body.as_bytes());
+                    dst.put_slice(crate::frame::END_COMMAND);
+                    dst.put_slice(b"\r\n\r\n");
+                } else {
+                    for h in self.headers() {
+                        put_line(dst, h);
+                    }
+                    dst.put_slice(b"\r\n");
+                }
+            }
+        }
+    }
+
+    /// The wire form as bytes.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut b = BytesMut::new();
+        self.encode_into(&mut b);
+        b.freeze()
+    }
+}
+
+fn put_line(dst: &mut BytesMut, h: Header<'_>) {
+    dst.put_slice(h.key.as_bytes());
+    if let Some(v) = h.value {
+        dst.put_slice(b": ");
+        dst.put_slice(v.as_bytes());
+    }
+    dst.put_slice(b"\r\n");
+}
+
+fn as_str(b: &Bytes) -> &str {
+    // SAFETY-free: Message's constructors only accept validated UTF-8.
+    std::str::from_utf8(b).expect("message text is UTF-8 by construction")
+}
+
+/// Builds an owned [`Message`] header by header.
+#[derive(Debug, Default)]
+pub struct MessageBuilder {
+    text: String,
+    spans: Vec<HeaderSpan>,
+}
+
+impl MessageBuilder {
+    /// Appends `key: value`.
+    ///
+    /// # Errors
+    /// Refuses CR/LF anywhere and `:` in the key (header injection).
+    pub fn header(
+        &mut self,
+        key: &str,
+        value: &str,
+    ) -> Result<&mut Self, crate::action::ActionError> {
+        crate::action::check_header(key, value)?;
+        let ks = self.text.len();
+        self.text.push_str(key);
+        let ke = self.text.len();
+        self.text.push_str(": ");
+        let vs = self.text.len();
+        self.text.push_str(value);
+        let ve = self.text.len();
+        self.text.push_str("\r\n");
+        self.spans.push(HeaderSpan {
+            key: (ks as u32, ke as u32),
+            value: Some((vs as u32, ve as u32)),
+        });
+        Ok(self)
+    }
+
+    pub fn build(self) -> Message {
+        let MessageBuilder { mut text, spans } = self;
+        // Spans index into the text; the trailing CRLF of the last line is not
+        // part of the message text (as when decoding).
+        if text.ends_with("\r\n") {
+            text.truncate(text.len() - 2);
+        }
+        Message::from_parts(Bytes::from(text), spans, None, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(headers: &[(&str, &str)]) -> Message {
+        Message::from_headers(headers.iter().copied()).unwrap()
+    }
+
+    #[test]
+    fn events_carrying_a_response_header_are_events() {
+        let m = msg(&[
+            ("Event", "OriginateResponse"),
+            ("Privilege", "call,all"),
+            ("ActionID", "a1"),
+            ("Response", "Failure"),
+        ]);
+        assert_eq!(m.kind(), MessageKind::Event);
+        assert_eq!(m.name(), "OriginateResponse");
+    }
+
+    #[test]
+    fn list_items_have_an_action_id_and_no_privilege() {
+        let item = msg(&[
+            ("Event", "DeviceStateChange"),
+            ("ActionID", "a"),
+            ("Device", "PJSIP/1001"),
+        ]);
+        assert_eq!(item.kind(), MessageKind::ListItem);
+        let live = msg(&[
+            ("Event", "DeviceStateChange"),
+            ("Privilege", "call,all"),
+            ("Device", "PJSIP/1001"),
+        ]);
+        assert_eq!(live.kind(), MessageKind::Event);
+        let done = msg(&[
+            ("Event", "PeerlistComplete"),
+            ("ActionID", "a"),
+            ("EventList", "Complete"),
+        ]);
+        assert_eq!(done.kind(), MessageKind::ListComplete);
+    }
+
+    #[test]
+    fn keys_match_case_insensitively_and_repeats_keep_their_order() {
+        let m = msg(&[
+            ("Event", "Cdr"),
+            ("UniqueID", "1.2"),
+            ("Variable", "a=1"),
+            ("Variable", "b=2"),
+        ]);
+        assert_eq!(m.get("Uniqueid"), Some("1.2"));
+        assert_eq!(m.get_all("variable").collect::<Vec<_>>(), ["a=1", "b=2"]);
+    }
+
+    #[test]
+    fn modern_command_output_is_its_output_lines() {
+        let m = msg(&[
+            ("Response", "Success"),
+            ("Message", "Command output follows"),
+            ("Output", "line 1"),
+            ("Output", ""),
+            ("Output", "line 3"),
+        ]);
+        assert_eq!(m.kind(), MessageKind::CommandOutput);
+        assert_eq!(m.command_output(), ["line 1", "", "line 3"]);
+    }
+
+    #[test]
+    fn builder_refuses_header_injection() {
+        assert!(Message::from_headers([("Event", "X\r\nAction: Originate")]).is_err());
+        assert!(Message::from_headers([("Ev:ent", "X")]).is_err());
+    }
+}

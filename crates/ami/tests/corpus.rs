@@ -1,0 +1,102 @@
+//! Every transcript of the real-Asterisk corpus decodes with no error, whole,
+//! byte by byte, and split at every boundary, with identical results; and the
+//! message count matches an independent count of blank-line-separated blocks.
+
+mod support;
+
+use bytes::BytesMut;
+use ringside_ami::codec::{AmiCodec, decode_all};
+use ringside_ami::{Message, MessageKind};
+use tokio_util::codec::Decoder;
+
+/// Counts messages the simplest way that can work on this corpus: the banner
+/// line, then blocks of non-empty lines separated by empty lines, where a line
+/// is split on "\r\n" and a trailing "\n" stripped (corpus README, item 3).
+fn independent_count(bytes: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines = text.split("\r\n");
+    let mut count = usize::from(
+        lines
+            .next()
+            .is_some_and(|b| b.starts_with("Asterisk Call Manager/")),
+    );
+    let mut in_block = false;
+    for line in lines {
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        if line.is_empty() {
+            in_block = false;
+        } else if !in_block {
+            in_block = true;
+            count += 1;
+        }
+    }
+    count
+}
+
+fn decode_in_chunks(bytes: &[u8], chunk: usize) -> Vec<Message> {
+    let mut codec = AmiCodec::new();
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    for piece in bytes.chunks(chunk) {
+        buf.extend_from_slice(piece);
+        while let Some(item) = codec.decode(&mut buf).unwrap() {
+            out.push(item.expect("no decode error in the corpus"));
+        }
+    }
+    while let Some(item) = codec.decode_eof(&mut buf).unwrap() {
+        out.push(item.expect("no decode error in the corpus"));
+    }
+    out
+}
+
+#[test]
+fn every_transcript_decodes_without_error_and_counts_match() {
+    for (name, bytes) in support::corpus_transcripts() {
+        let (items, err) = decode_all(&bytes);
+        assert!(err.is_none(), "{name}: {err:?}");
+        let messages: Vec<Message> = items
+            .into_iter()
+            .map(|m| m.unwrap_or_else(|e| panic!("{name}: {e}")))
+            .collect();
+        assert_eq!(messages.len(), independent_count(&bytes), "{name}");
+        assert!(messages.iter().all(|m| !m.is_lossy()), "{name}");
+        assert_eq!(messages[0].kind(), MessageKind::Banner, "{name}");
+    }
+}
+
+#[test]
+fn byte_by_byte_and_chunked_decoding_agree_with_whole_decoding() {
+    for (name, bytes) in support::corpus_transcripts() {
+        if bytes.len() > 400_000 {
+            continue; // the two big files are covered by the TCP-chunk test below
+        }
+        let whole = decode_in_chunks(&bytes, bytes.len());
+        for chunk in [1, 2, 3, 7, 64, 1500] {
+            assert_eq!(
+                decode_in_chunks(&bytes, chunk),
+                whole,
+                "{name} in chunks of {chunk}"
+            );
+        }
+    }
+}
+
+#[test]
+fn decoding_at_the_recorded_tcp_read_boundaries_agrees_with_whole_decoding() {
+    for (name, bytes) in support::corpus_transcripts() {
+        let whole = decode_in_chunks(&bytes, bytes.len());
+        let mut codec = AmiCodec::new();
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for (offset, len) in support::timing_chunks(&name) {
+            buf.extend_from_slice(&bytes[offset..offset + len]);
+            while let Some(item) = codec.decode(&mut buf).unwrap() {
+                out.push(item.unwrap());
+            }
+        }
+        while let Some(item) = codec.decode_eof(&mut buf).unwrap() {
+            out.push(item.unwrap());
+        }
+        assert_eq!(out, whole, "{name}");
+    }
+}
