@@ -353,3 +353,75 @@ async fn a_peer_that_closes_causes_a_reconnect_with_a_new_epoch() {
         }
     ));
 }
+
+#[tokio::test]
+async fn mirror_mode_forwards_responses_and_list_entries_in_wire_order() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut cfg = config(port);
+    cfg.mirror_responses = true;
+    let (client, mut events) = Client::connect(cfg);
+    let peer_task = tokio::spawn(async move {
+        let mut peer = accept_and_login(&listener, true).await;
+        let list = peer.next().await.unwrap().unwrap().unwrap();
+        let id = list.action_id().unwrap().to_owned();
+        let script = [
+            msg(&[
+                ("Response", "Success"),
+                ("ActionID", &id),
+                ("EventList", "start"),
+                ("Message", "Channels will follow"),
+            ]),
+            msg(&[
+                ("Event", "Newchannel"),
+                ("Privilege", "call,all"),
+                ("Uniqueid", "1.1"),
+            ]),
+            msg(&[
+                ("Event", "CoreShowChannel"),
+                ("ActionID", &id),
+                ("Uniqueid", "1.0"),
+            ]),
+            msg(&[
+                ("Event", "Hangup"),
+                ("Privilege", "call,all"),
+                ("Uniqueid", "1.1"),
+            ]),
+            msg(&[
+                ("Event", "CoreShowChannelsComplete"),
+                ("ActionID", &id),
+                ("EventList", "Complete"),
+                ("ListItems", "1"),
+            ]),
+        ];
+        for m in &script {
+            peer.send(m).await.unwrap();
+        }
+        peer
+    });
+    assert!(matches!(
+        next_event(&mut events).await,
+        ClientEvent::Connected { .. }
+    ));
+    let answer = client
+        .send(Action::new("CoreShowChannels").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(answer.items().len(), 1);
+    // When `send` returns, every frame of the answer is already in the stream.
+    let mut seen = Vec::new();
+    while let Ok(ClientEvent::Message(m)) = events.try_recv() {
+        seen.push(m.name().to_owned());
+    }
+    assert_eq!(
+        seen,
+        [
+            "Success",
+            "Newchannel",
+            "CoreShowChannel",
+            "Hangup",
+            "CoreShowChannelsComplete"
+        ]
+    );
+    let _peer = peer_task.await.unwrap();
+}

@@ -117,6 +117,11 @@ pub struct ClientConfig {
     /// Capacity of the message channel to the consumer; when it is full the
     /// reader waits (TCP back-pressure) rather than dropping.
     pub channel_capacity: usize,
+    /// Also forward the messages that answer our own actions (responses and
+    /// list entries) to the event stream, in wire order. A consumer that must
+    /// order list entries against live events (the ingestor's resync) or log
+    /// every frame turns this on; `send` still gets its response.
+    pub mirror_responses: bool,
 }
 
 impl ClientConfig {
@@ -144,6 +149,7 @@ impl ClientConfig {
             max_message: crate::codec::DEFAULT_MAX_MESSAGE,
             events: None,
             channel_capacity: 16 * 1024,
+            mirror_responses: false,
         }
     }
 

@@ -321,7 +321,16 @@ impl Session {
                         if keepalive.answered_by(&message) {
                             continue;
                         }
+                        // Mirrored copies go out before the request completes, so
+                        // a requester that reads the stream after `send`
+                        // returns finds them queued, in wire order.
+                        let mirrored = config.mirror_responses
+                            && message.action_id().is_some_and(|id| pending.contains_key(id));
+                        if mirrored && events.send(ClientEvent::Message(message.clone())).await.is_err() {
+                            break DisconnectReason::Closed;
+                        }
                         if let Some(unrouted) = route(&mut pending, message)
+                            && !mirrored
                             && events.send(ClientEvent::Message(unrouted)).await.is_err()
                         {
                             break DisconnectReason::Closed;
