@@ -1,1 +1,54 @@
-fn main() {}
+//! `ringside`: the one binary of Ringside, real-time operations for Asterisk
+//! fleets.
+//!
+//! Every mode is a subcommand: operator tools (`ami decode`, and soon
+//! `ami tail` and `pbx-sim`) today, the services and the monolithic mode in
+//! later issues. This crate only composes: it parses the command line, sets up
+//! logging and hands over to one module per command under [`commands`]. The
+//! protocol and the services live in library crates that know nothing of this
+//! binary.
+
+mod cli;
+mod commands;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit code for a command line that does not parse (`EX_USAGE` from
+/// sysexits.h).
+const EXIT_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    // Usage errors exit 64; `--help` and `--version` go to stdout and exit 0.
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(usage) => {
+            let _ = usage.print();
+            return if usage.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+
+    logging::init();
+
+    match commands::run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            report(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints an error and every cause under it, one per line, to stderr.
+fn report(error: &anyhow::Error) {
+    eprintln!("error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}

@@ -1,0 +1,36 @@
+//! The command line: one top-level subcommand per mode of the binary.
+//!
+//! Each command's arguments are declared beside its code, in
+//! `commands/<name>.rs`; this file only lists them. Adding a command is a
+//! variant here, a module under `commands/`, and one arm in
+//! [`crate::commands::run`].
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+/// Ringside: real-time operations for Asterisk fleets.
+#[derive(Debug, Parser)]
+#[command(name = "ringside", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The modes of the binary.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Asterisk Manager Interface tools for operators.
+    Ami(commands::ami::AmiArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,28 @@
+//! `ringside ami …`: the operator's AMI tools.
+
+pub mod decode;
+
+use clap::{Args, Subcommand};
+
+/// Asterisk Manager Interface tools.
+#[derive(Debug, Args)]
+pub struct AmiArgs {
+    #[command(subcommand)]
+    pub command: AmiCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AmiCommand {
+    /// Decode a recorded AMI byte stream into JSON Lines, one per message.
+    Decode(decode::Args),
+}
+
+/// Runs one `ami` subcommand.
+///
+/// # Errors
+/// As the subcommand.
+pub fn run(args: AmiArgs) -> anyhow::Result<()> {
+    match args.command {
+        AmiCommand::Decode(args) => decode::run(args),
+    }
+}
