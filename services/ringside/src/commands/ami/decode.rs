@@ -25,8 +25,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use bytes::BytesMut;
-use ringside_ami::{AmiCodec, Message};
-use serde::ser::{Serialize, SerializeStruct, Serializer};
+use ringside_ami::AmiCodec;
+
+use super::json::write_line;
 use tokio_util::codec::Decoder;
 
 /// How much is read from the input at a time.
@@ -214,39 +215,6 @@ fn fill(input: &mut impl Read, buf: &mut BytesMut) -> io::Result<usize> {
     };
     buf.truncate(start + *read.as_ref().unwrap_or(&0));
     read
-}
-
-/// Writes one message as a JSON line.
-fn write_line(out: &mut impl Write, message: &Message) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &JsonLine(message))?;
-    out.write_all(b"\n")
-}
-
-/// The JSON form of a message, serialized straight from its borrowed headers.
-struct JsonLine<'a>(&'a Message);
-
-impl Serialize for JsonLine<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let message = self.0;
-        let output = message.legacy_body();
-        let mut line = serializer.serialize_struct("Message", 3 + usize::from(output.is_some()))?;
-        line.serialize_field("kind", message.kind().as_str())?;
-        line.serialize_field("name", message.name())?;
-        line.serialize_field("headers", &Headers(message))?;
-        if let Some(output) = output {
-            line.serialize_field("output", output)?;
-        }
-        line.end()
-    }
-}
-
-/// `[["Key","Value"], ...]` in wire order; a colon-less line is `["Key",null]`.
-struct Headers<'a>(&'a Message);
-
-impl Serialize for Headers<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.headers().map(|h| (h.key, h.value)))
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! `ringside ami …`: the operator's AMI tools.
 
 pub mod decode;
+mod json;
+pub mod tail;
 
 use clap::{Args, Subcommand};
 
@@ -15,6 +17,8 @@ pub struct AmiArgs {
 pub enum AmiCommand {
     /// Decode a recorded AMI byte stream into JSON Lines, one per message.
     Decode(decode::Args),
+    /// Connect to a live PBX and print its AMI stream, reconnecting as needed.
+    Tail(tail::Args),
 }
 
 /// Runs one `ami` subcommand.
@@ -24,5 +28,6 @@ pub enum AmiCommand {
 pub fn run(args: AmiArgs) -> anyhow::Result<()> {
     match args.command {
         AmiCommand::Decode(args) => decode::run(args),
+        AmiCommand::Tail(args) => tail::run(args),
     }
 }

@@ -1,0 +1,266 @@
+//! Wrapping a kind into an [`Envelope`], and the kind's name for subjects.
+
+use std::time::SystemTime;
+
+use ringside_ami::Message;
+use ringside_proto::events::v1::Envelope;
+use ringside_proto::events::v1::envelope::Kind;
+use ringside_proto::prost_types::Timestamp;
+
+use crate::Ctx;
+
+/// Where and when an event was read: the envelope fields that do not come
+/// from the message. Named fields, because epoch and sequence are both `u64`
+/// and must not be swapped silently.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp<'a> {
+    pub tenant: &'a str,
+    pub pbx: &'a str,
+    /// Connection epoch of the PBX.
+    pub epoch: u64,
+    /// Monotonic per (pbx, epoch).
+    pub sequence: u64,
+    /// When the ingestor read the message.
+    pub received_at: SystemTime,
+    /// W3C `traceparent` of the ingestor's span, or empty.
+    pub traceparent: &'a str,
+}
+
+/// Builds the envelope of `kind`.
+///
+/// `source` is the AMI message the kind was made from (`None` for the
+/// ingestor's own kinds): its `Timestamp:` header (manager.conf
+/// `timestampevents = yes`) becomes `pbx_time`; without one `pbx_time` stays
+/// unset. `ctx.sync` marks a resync list entry (`sync`, `sync_id`);
+/// SyncStarted/SyncCompleted carry the sync id but are not entries.
+pub fn envelope(
+    stamp: &Stamp<'_>,
+    source: Option<&Message>,
+    ctx: &Ctx<'_>,
+    kind: Kind,
+) -> Envelope {
+    let bracket = matches!(kind, Kind::SyncStarted(_) | Kind::SyncCompleted(_));
+    Envelope {
+        tenant: stamp.tenant.to_owned(),
+        pbx: stamp.pbx.to_owned(),
+        epoch: stamp.epoch,
+        sequence: stamp.sequence,
+        received_at: Some(Timestamp::from(stamp.received_at)),
+        pbx_time: source
+            .and_then(|m| m.get("Timestamp"))
+            .and_then(parse_ami_timestamp),
+        sync: ctx.sync.is_some() && !bracket,
+        sync_id: ctx.sync.map(|s| s.id.to_owned()).unwrap_or_default(),
+        traceparent: stamp.traceparent.to_owned(),
+        tracestate: String::new(),
+        kind: Some(kind),
+    }
+}
+
+/// Asterisk's `Timestamp: 1795395695.191787` (seconds since the epoch with a
+/// fraction), read exactly (no float rounding).
+pub fn parse_ami_timestamp(v: &str) -> Option<Timestamp> {
+    let v = v.trim();
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    let seconds: i64 = secs.parse().ok()?;
+    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let nanos = if frac.is_empty() {
+        0
+    } else {
+        let scale = 10i32.pow(9 - frac.len() as u32);
+        frac.parse::<i32>().ok()? * scale
+    };
+    Some(Timestamp { seconds, nanos })
+}
+
+/// The PascalCase name of a kind: the `<EventKind>` token of
+/// `ringside.v1.<tenant>.<pbx>.ev.<EventKind>`.
+pub fn kind_name(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::Connected(_) => "Connected",
+        Kind::Disconnected(_) => "Disconnected",
+        Kind::FullyBooted(_) => "FullyBooted",
+        Kind::Shutdown(_) => "Shutdown",
+        Kind::Reload(_) => "Reload",
+        Kind::SyncStarted(_) => "SyncStarted",
+        Kind::SyncCompleted(_) => "SyncCompleted",
+        Kind::EndpointListed(_) => "EndpointListed",
+        Kind::DeviceStateChanged(_) => "DeviceStateChanged",
+        Kind::PeerStatusChanged(_) => "PeerStatusChanged",
+        Kind::SipPeerListed(_) => "SipPeerListed",
+        Kind::ContactStatusChanged(_) => "ContactStatusChanged",
+        Kind::ContactListed(_) => "ContactListed",
+        Kind::OutboundRegistrationChanged(_) => "OutboundRegistrationChanged",
+        Kind::OutboundRegistrationListed(_) => "OutboundRegistrationListed",
+        Kind::RegistryEntryListed(_) => "RegistryEntryListed",
+        Kind::Iax2PeerListed(_) => "Iax2PeerListed",
+        Kind::Iax2PeerStatusChanged(_) => "Iax2PeerStatusChanged",
+        Kind::ChannelCreated(_) => "ChannelCreated",
+        Kind::ChannelStateChanged(_) => "ChannelStateChanged",
+        Kind::CallerIdChanged(_) => "CallerIdChanged",
+        Kind::ConnectedLineChanged(_) => "ConnectedLineChanged",
+        Kind::ChannelHungUp(_) => "ChannelHungUp",
+        Kind::DialBegan(_) => "DialBegan",
+        Kind::DialEnded(_) => "DialEnded",
+        Kind::ChannelHeld(_) => "ChannelHeld",
+        Kind::ChannelUnheld(_) => "ChannelUnheld",
+        Kind::BlindTransferred(_) => "BlindTransferred",
+        Kind::AttendedTransferred(_) => "AttendedTransferred",
+        Kind::MusicOnHoldStarted(_) => "MusicOnHoldStarted",
+        Kind::MusicOnHoldStopped(_) => "MusicOnHoldStopped",
+        Kind::BridgeCreated(_) => "BridgeCreated",
+        Kind::BridgeEntered(_) => "BridgeEntered",
+        Kind::BridgeLeft(_) => "BridgeLeft",
+        Kind::BridgeDestroyed(_) => "BridgeDestroyed",
+        Kind::BridgeListed(_) => "BridgeListed",
+        Kind::QueueCallerJoined(_) => "QueueCallerJoined",
+        Kind::QueueCallerLeft(_) => "QueueCallerLeft",
+        Kind::QueueCallerAbandoned(_) => "QueueCallerAbandoned",
+        Kind::QueueMemberAdded(_) => "QueueMemberAdded",
+        Kind::QueueMemberRemoved(_) => "QueueMemberRemoved",
+        Kind::QueueMemberStatusChanged(_) => "QueueMemberStatusChanged",
+        Kind::QueueMemberPauseChanged(_) => "QueueMemberPauseChanged",
+        Kind::AgentCalled(_) => "AgentCalled",
+        Kind::AgentConnected(_) => "AgentConnected",
+        Kind::AgentCompleted(_) => "AgentCompleted",
+        Kind::QueueParamsListed(_) => "QueueParamsListed",
+        Kind::QueueMemberListed(_) => "QueueMemberListed",
+        Kind::QueueEntryListed(_) => "QueueEntryListed",
+        Kind::ConfbridgeStarted(_) => "ConfbridgeStarted",
+        Kind::ConfbridgeJoined(_) => "ConfbridgeJoined",
+        Kind::ConfbridgeLeft(_) => "ConfbridgeLeft",
+        Kind::ConfbridgeEnded(_) => "ConfbridgeEnded",
+        Kind::ConfbridgeTalkingChanged(_) => "ConfbridgeTalkingChanged",
+        Kind::ConfbridgeMuted(_) => "ConfbridgeMuted",
+        Kind::ConfbridgeUnmuted(_) => "ConfbridgeUnmuted",
+        Kind::ConfbridgeParticipantListed(_) => "ConfbridgeParticipantListed",
+        Kind::ConfbridgeRoomListed(_) => "ConfbridgeRoomListed",
+        Kind::RtcpReport(_) => "RtcpReport",
+        Kind::CdrRecorded(_) => "CdrRecorded",
+        Kind::Unmapped(_) => "Unmapped",
+    }
+}
+
+/// Every name [`kind_name`] can return (for subscriptions and validation).
+pub const KIND_NAMES: &[&str] = &[
+    "Connected",
+    "Disconnected",
+    "FullyBooted",
+    "Shutdown",
+    "Reload",
+    "SyncStarted",
+    "SyncCompleted",
+    "EndpointListed",
+    "DeviceStateChanged",
+    "PeerStatusChanged",
+    "SipPeerListed",
+    "ContactStatusChanged",
+    "ContactListed",
+    "OutboundRegistrationChanged",
+    "OutboundRegistrationListed",
+    "RegistryEntryListed",
+    "Iax2PeerListed",
+    "Iax2PeerStatusChanged",
+    "ChannelCreated",
+    "ChannelStateChanged",
+    "CallerIdChanged",
+    "ConnectedLineChanged",
+    "ChannelHungUp",
+    "DialBegan",
+    "DialEnded",
+    "ChannelHeld",
+    "ChannelUnheld",
+    "BlindTransferred",
+    "AttendedTransferred",
+    "MusicOnHoldStarted",
+    "MusicOnHoldStopped",
+    "BridgeCreated",
+    "BridgeEntered",
+    "BridgeLeft",
+    "BridgeDestroyed",
+    "BridgeListed",
+    "QueueCallerJoined",
+    "QueueCallerLeft",
+    "QueueCallerAbandoned",
+    "QueueMemberAdded",
+    "QueueMemberRemoved",
+    "QueueMemberStatusChanged",
+    "QueueMemberPauseChanged",
+    "AgentCalled",
+    "AgentConnected",
+    "AgentCompleted",
+    "QueueParamsListed",
+    "QueueMemberListed",
+    "QueueEntryListed",
+    "ConfbridgeStarted",
+    "ConfbridgeJoined",
+    "ConfbridgeLeft",
+    "ConfbridgeEnded",
+    "ConfbridgeTalkingChanged",
+    "ConfbridgeMuted",
+    "ConfbridgeUnmuted",
+    "ConfbridgeParticipantListed",
+    "ConfbridgeRoomListed",
+    "RtcpReport",
+    "CdrRecorded",
+    "Unmapped",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringside_proto::prost::Message as _;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn ami_timestamps_parse_exactly() {
+        assert_eq!(
+            parse_ami_timestamp("1795395695.191787"),
+            Some(Timestamp {
+                seconds: 1_795_395_695,
+                nanos: 191_787_000
+            })
+        );
+        assert_eq!(
+            parse_ami_timestamp("12"),
+            Some(Timestamp {
+                seconds: 12,
+                nanos: 0
+            })
+        );
+        assert_eq!(parse_ami_timestamp("12.x"), None);
+        assert_eq!(parse_ami_timestamp(""), None);
+    }
+
+    /// Every oneof field of Envelope decodes to a kind whose name is listed,
+    /// and every listed name has a field: found by decoding an empty message
+    /// under each possible tag, so a new kind cannot be forgotten here.
+    #[test]
+    fn kind_names_cover_every_kind_and_are_subject_tokens() {
+        let mut found = BTreeSet::new();
+        for tag in 11u32..=2047 {
+            let mut buf = Vec::new();
+            ringside_proto::prost::encoding::encode_key(
+                tag,
+                ringside_proto::prost::encoding::WireType::LengthDelimited,
+                &mut buf,
+            );
+            buf.push(0);
+            if let Some(kind) = Envelope::decode(buf.as_slice()).ok().and_then(|e| e.kind) {
+                assert!(found.insert(kind_name(&kind)), "duplicate name at {tag}");
+            }
+        }
+        let listed: BTreeSet<_> = KIND_NAMES.iter().copied().collect();
+        assert_eq!(listed.len(), KIND_NAMES.len(), "KIND_NAMES has duplicates");
+        assert_eq!(found, listed);
+        for name in KIND_NAMES {
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+                "{name} is not a subject token"
+            );
+        }
+    }
+}

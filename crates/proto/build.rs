@@ -1,0 +1,24 @@
+//! Compiles `proto/` with protox (pure Rust: no system `protoc`) and
+//! generates prost messages and tonic clients/servers.
+
+/// Root of the .proto tree, relative to this crate.
+const PROTO_ROOT: &str = "../../proto";
+
+/// Every .proto file to compile, relative to [`PROTO_ROOT`]. Adding a package
+/// (state, provisioning, gateway) is one more line here and one more module in
+/// `src/lib.rs`.
+const PROTOS: &[&str] = &["ringside/events/v1/envelope.proto"];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // protox does not emit this itself (prost-build with protoc does).
+    println!("cargo:rerun-if-changed={PROTO_ROOT}");
+    let files: Vec<String> = PROTOS.iter().map(|p| format!("{PROTO_ROOT}/{p}")).collect();
+    let fds = protox::compile(&files, [PROTO_ROOT])?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        // Generated code is not ours to lint.
+        .type_attribute(".", "#[allow(clippy::all)]")
+        .compile_fds(fds)?;
+    Ok(())
+}
