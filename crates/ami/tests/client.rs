@@ -425,3 +425,35 @@ async fn mirror_mode_forwards_responses_and_list_entries_in_wire_order() {
     );
     let _peer = peer_task.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_requested_reconnect_ends_the_connection_and_logs_in_again() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (client, mut events) = Client::connect(config(port));
+    let peer_task = tokio::spawn(async move {
+        let mut first = accept_and_login(&listener, true).await;
+        let second = accept_and_login(&listener, true).await;
+        // The first connection was closed by the client (after its Logoff-free drop).
+        (first.next().await.is_none(), second)
+    });
+    assert!(matches!(
+        next_event(&mut events).await,
+        ClientEvent::Connected { epoch: 1, .. }
+    ));
+    client.reconnect("lost events").await;
+    match next_event(&mut events).await {
+        ClientEvent::Disconnected {
+            epoch: Some(1),
+            reason: DisconnectReason::Requested(why),
+            ..
+        } => assert_eq!(why, "lost events"),
+        other => panic!("expected the requested disconnect, got {other:?}"),
+    }
+    assert!(matches!(
+        next_event(&mut events).await,
+        ClientEvent::Connected { epoch: 2, .. }
+    ));
+    let (first_closed, _second) = peer_task.await.unwrap();
+    assert!(first_closed);
+}

@@ -72,6 +72,9 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<Response, SendError>>,
     },
     Close,
+    /// End this connection and start a new one (the caller's state needs a
+    /// fresh resync, e.g. after it lost events).
+    Reconnect(String),
 }
 
 /// A logged-in connection.
@@ -299,6 +302,7 @@ impl Session {
                         }
                         break DisconnectReason::Closed;
                     }
+                    Some(Command::Reconnect(why)) => break DisconnectReason::Requested(why),
                     Some(Command::Send { action, reply }) => {
                         if let Err(e) = self.transport.send(&action).await {
                             let _ = reply.send(Err(SendError::ConnectionLost));

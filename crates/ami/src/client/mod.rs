@@ -92,6 +92,8 @@ pub enum DisconnectReason {
     PingTimeout(Duration),
     /// [`Client::close`] was called, or every handle was dropped.
     Closed,
+    /// [`Client::reconnect`] was called, with this reason.
+    Requested(String),
 }
 
 impl std::fmt::Display for DisconnectReason {
@@ -103,6 +105,7 @@ impl std::fmt::Display for DisconnectReason {
             DisconnectReason::Io(e) => write!(f, "I/O error: {e}"),
             DisconnectReason::PingTimeout(d) => write!(f, "no answer to Ping in {d:?}"),
             DisconnectReason::Closed => f.write_str("closed by the client"),
+            DisconnectReason::Requested(why) => write!(f, "reconnect requested: {why}"),
         }
     }
 }
@@ -240,6 +243,15 @@ impl Client {
         &self.stats
     }
 
+    /// Drops the current connection and connects again (after the usual
+    /// backoff), e.g. when the consumer lost events and needs a resync. Does
+    /// nothing while not connected.
+    pub async fn reconnect(&self, reason: impl Into<String>) {
+        if matches!(self.state(), ConnectionState::Connected { .. }) {
+            let _ = self.commands.send(Command::Reconnect(reason.into())).await;
+        }
+    }
+
     /// Logs off and stops reconnecting. The event stream ends after a final
     /// `Disconnected { reason: Closed }`.
     pub async fn close(&self) {
@@ -326,6 +338,7 @@ async fn supervise(
                 _ = tokio::time::sleep_until(wake) => break,
                 command = commands.recv() => match command {
                     Some(Command::Send { reply, .. }) => { let _ = reply.send(Err(SendError::NotConnected)); }
+                    Some(Command::Reconnect(_)) => {}
                     None | Some(Command::Close) => {
                         state.send_replace(ConnectionState::Closed);
                         let _ = events.send(ClientEvent::Disconnected { epoch: None, reason: DisconnectReason::Closed, retry_in: None }).await;
