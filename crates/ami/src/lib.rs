@@ -21,6 +21,7 @@ pub mod action;
 pub mod client;
 pub mod codec;
 pub mod frame;
+pub mod json;
 pub mod message;
 
 pub use action::{Action, ActionError};

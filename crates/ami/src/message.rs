@@ -18,7 +18,7 @@ use crate::frame::HeaderSpan;
 ///
 /// Classification reads `Event:` first: `OriginateResponse` and
 /// `ChallengeResponseFailed` are events that carry a `Response:` header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     /// The `Asterisk Call Manager/x.y.z` line at the start of a connection.
