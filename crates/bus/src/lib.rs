@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
 pub use error::BusError;
@@ -44,6 +45,9 @@ pub use topology::{
     ConsumerSpec, KvConfig, ReadSpec, Retention, StartPosition, Storage, StreamRole, StreamSpec,
     Topology, validate_name,
 };
+
+/// The acknowledgement of a [`Bus::publish_pipelined`] message.
+pub type AckFuture = BoxFuture<'static, Result<PublishAck, BusError>>;
 
 /// Whether the bus can currently reach its server. The in-process bus is always
 /// [`Connected`](ConnectionState::Connected).
@@ -75,6 +79,14 @@ pub trait Bus: Send + Sync + 'static {
     /// answer — the message may or may not be stored, so retry with the same
     /// `msg_id`; [`BusError::InvalidSubject`].
     async fn publish(&self, subject: &str, msg: Outgoing) -> Result<PublishAck, BusError>;
+
+    /// Two-phase [`publish`](Bus::publish), for pipelining: the outer future
+    /// resolves once the message is handed to the connection, in call order;
+    /// the returned [`AckFuture`] resolves with the stream's ack. A producer
+    /// that awaits the outer futures one after another and the acks
+    /// concurrently keeps its messages in order in the stream (concurrent
+    /// `publish` calls do not: one may overtake another before it is sent).
+    async fn publish_pipelined(&self, subject: &str, msg: Outgoing) -> Result<AckFuture, BusError>;
 
     /// Fire-and-forget core publish (view deltas): delivered to the subscribers
     /// present now. Nobody waits for a stream: a message on a subject that a

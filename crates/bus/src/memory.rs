@@ -213,6 +213,16 @@ impl Bus for InProcessBus {
         Ok(ack)
     }
 
+    async fn publish_pipelined(
+        &self,
+        subject: &str,
+        msg: Outgoing,
+    ) -> Result<crate::AckFuture, BusError> {
+        // Stored synchronously, so already in order; the ack is ready.
+        let ack = self.publish(subject, msg).await;
+        Ok(Box::pin(std::future::ready(ack)))
+    }
+
     async fn publish_core(&self, subject: &str, msg: Outgoing) -> Result<(), BusError> {
         validate_subject(subject)?;
         // As in NATS, a stream captures every message on its subjects, however it

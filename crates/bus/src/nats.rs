@@ -528,6 +528,36 @@ impl Bus for NatsBus {
         })
     }
 
+    async fn publish_pipelined(
+        &self,
+        subject: &str,
+        msg: Outgoing,
+    ) -> Result<crate::AckFuture, BusError> {
+        validate_subject(subject)?;
+        let mut publish = PublishMessage::build().payload(msg.payload);
+        if let Some(headers) = to_nats_headers(&msg.headers) {
+            publish = publish.headers(headers);
+        }
+        // `send_publish` writes to the connection in call order; its result is
+        // the ack still to come.
+        let pending = self
+            .js
+            .send_publish(subject.to_owned(), publish)
+            .await
+            .map_err(|err| self.publish_error(subject, err))?;
+        let (bus, subject) = (self.clone(), subject.to_owned());
+        Ok(Box::pin(async move {
+            let ack = pending
+                .await
+                .map_err(|err| bus.publish_error(&subject, err))?;
+            Ok(PublishAck {
+                stream: ack.stream,
+                sequence: ack.sequence,
+                duplicate: ack.duplicate,
+            })
+        }))
+    }
+
     async fn publish_core(&self, subject: &str, msg: Outgoing) -> Result<(), BusError> {
         validate_subject(subject)?;
         let send = async {

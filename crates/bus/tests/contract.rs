@@ -207,6 +207,7 @@ macro_rules! contract {
 contract!(
     publish_is_acked_with_increasing_sequences_per_stream,
     a_repeated_msg_id_is_stored_once,
+    pipelined_publishes_are_stored_in_call_order,
     publishing_where_no_stream_captures_fails_with_no_stream,
     core_subscribers_see_exactly_what_their_wildcards_match,
     durable_publishes_reach_core_subscribers_too,
@@ -269,6 +270,46 @@ async fn publish_is_acked_with_increasing_sequences_per_stream(env: Env) {
         (prov.stream, prov.sequence),
         (env.stream(StreamRole::Prov), 1)
     );
+}
+
+async fn pipelined_publishes_are_stored_in_call_order(env: Env) {
+    let bus = &env.bus;
+    // Different subjects (as an ingestor's event kinds are), one stream.
+    let kinds = [
+        "ChannelCreated",
+        "ChannelHungUp",
+        "DialBegan",
+        "BridgeEntered",
+    ];
+    let mut acks = Vec::new();
+    for i in 0..400u32 {
+        let subject = env.ev("acme", "pbx1", kinds[i as usize % kinds.len()]);
+        let ack = bus
+            .publish_pipelined(
+                &subject,
+                msg(&i.to_string()).with_msg_id(&format!("p-{i}")).unwrap(),
+            )
+            .await
+            .unwrap();
+        acks.push(ack);
+    }
+    let acks = futures::future::join_all(acks).await;
+    let sequences: Vec<u64> = acks.into_iter().map(|a| a.unwrap().sequence).collect();
+    assert!(
+        sequences.windows(2).all(|w| w[0] < w[1]),
+        "acks in call order"
+    );
+    let stored = collect_until_end(
+        bus.read_stream(ReadSpec::new(env.stream(StreamRole::Events)).until_caught_up())
+            .await
+            .unwrap(),
+    )
+    .await;
+    let payloads: Vec<u32> = stored
+        .iter()
+        .map(|d| std::str::from_utf8(&d.payload).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(payloads, (0..400).collect::<Vec<_>>());
 }
 
 async fn a_repeated_msg_id_is_stored_once(env: Env) {

@@ -1,0 +1,23 @@
+//! Test support shared by Ringside's test suites (a dev-dependency only).
+//!
+//! * [`corpus`]: the real-Asterisk AMI corpus beside the checkout.
+//! * [`TestBus`]: a bus of either implementation, isolated per test by a
+//!   random prefix on stream, subject and bucket names, and cleaned up when
+//!   dropped. The NATS one fails (never skips) without a server.
+//! * [`NatsServer`]: a private nats-server on a free port, for tests that
+//!   stop and restart the server.
+
+pub mod corpus;
+mod nats_server;
+mod test_bus;
+
+pub use nats_server::NatsServer;
+pub use test_bus::{TestBus, nats_url, random_prefix, test_retention};
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
