@@ -212,7 +212,10 @@ impl Decoder for AmiCodec {
                                     limit: self.max_message,
                                 })));
                             }
-                            let spans = self.scanner.take_spans();
+                            // An exact-size copy for the message; the
+                            // scanner keeps its buffer for the next one.
+                            let spans = self.scanner.spans().to_vec();
+                            self.scanner.reset();
                             let text = src.split_to(consumed).freeze().slice(..text_end);
                             self.stats.bytes += consumed as u64;
                             self.stats.messages += 1;
@@ -239,7 +242,10 @@ impl Decoder for AmiCodec {
                 let blank = frame::skip_blank_lines(buf);
                 self.consume(buf, blank);
                 if buf.is_empty() || matches!(self.state, State::Discarding { .. }) {
-                    buf.clear();
+                    // The look-behind byte a discard may keep is consumed
+                    // too, so `stats().bytes` ends equal to the stream length.
+                    let rest = buf.len();
+                    self.consume(buf, rest);
                     Ok(None)
                 } else {
                     Err(std::io::Error::new(

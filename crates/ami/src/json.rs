@@ -46,6 +46,20 @@ pub struct MessageJson {
     pub output: Option<String>,
 }
 
+impl From<&Message> for MessageJson {
+    fn from(m: &Message) -> Self {
+        MessageJson {
+            kind: m.kind(),
+            name: m.name().to_owned(),
+            headers: m
+                .headers()
+                .map(|h| (h.key.to_owned(), h.value.map(str::to_owned)))
+                .collect(),
+            output: m.legacy_body().map(str::to_owned),
+        }
+    }
+}
+
 impl MessageJson {
     /// The first value of `key`, case-insensitively.
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -62,7 +76,13 @@ mod tests {
 
     #[test]
     fn json_keeps_repeated_headers_in_order_and_reads_back() {
-        let m = Message::from_headers([("Event", "VarSet"), ("Variable", "A"), ("Value", ""), ("Variable", "B")]).unwrap();
+        let m = Message::from_headers([
+            ("Event", "VarSet"),
+            ("Variable", "A"),
+            ("Value", ""),
+            ("Variable", "B"),
+        ])
+        .unwrap();
         let text = serde_json::to_string(&m).unwrap();
         assert_eq!(
             text,

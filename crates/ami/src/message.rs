@@ -30,6 +30,8 @@ pub enum MessageKind {
     /// An entry of an event list: it carries the action's `ActionID` and, unlike
     /// live events, no `Privilege` header (`DeviceStateList` answers with
     /// `Event: DeviceStateChange` items that look like live events otherwise).
+    /// The one exception, `Status` items, carry a fixed `Privilege: Call`
+    /// without the `all` class that every broadcast event's privilege names.
     ListItem,
     /// The event that closes an event list (`EventList: Complete`); its name
     /// differs for every action (`EndpointListComplete`, `PeerlistComplete`…).
@@ -51,6 +53,84 @@ impl MessageKind {
             MessageKind::CommandOutput => "command_output",
         }
     }
+}
+
+/// What a message is, from its headers (see [`MessageKind`]). Works on bytes:
+/// an owned message is classified without validating its UTF-8 again.
+fn classify(text: &[u8], spans: &[HeaderSpan], body: Option<(u32, u32)>) -> MessageKind {
+    let h = ClassifyingHeaders::read(text, spans);
+    if h.event.is_some() {
+        if h.event_list
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"Complete"))
+        {
+            MessageKind::ListComplete
+        } else if h.action_id.is_some() && !h.privilege.is_some_and(is_broadcast_privilege) {
+            MessageKind::ListItem
+        } else {
+            MessageKind::Event
+        }
+    } else if body.is_some() || h.output.is_some() {
+        MessageKind::CommandOutput
+    } else if h.response.is_some() {
+        MessageKind::Response
+    } else {
+        // Neither Event nor Response: not something Asterisk sends. Treat it
+        // as an event so a consumer sees it instead of losing it.
+        MessageKind::Event
+    }
+}
+
+/// The values classification looks at, found in one pass over the headers.
+/// Classifying runs on every message; with one `get` per key it took a
+/// quarter of the decoding time (benches/decode.rs). Each is what
+/// [`MessageRef::get`] would return: the value of the first header with that
+/// key.
+#[derive(Default)]
+struct ClassifyingHeaders<'a> {
+    event: Option<&'a [u8]>,
+    event_list: Option<&'a [u8]>,
+    action_id: Option<&'a [u8]>,
+    privilege: Option<&'a [u8]>,
+    output: Option<&'a [u8]>,
+    response: Option<&'a [u8]>,
+}
+
+impl<'a> ClassifyingHeaders<'a> {
+    fn read(text: &'a [u8], spans: &[HeaderSpan]) -> Self {
+        let mut found = ClassifyingHeaders::default();
+        // Whether a key was seen, value or not: `get` stops at the first.
+        let mut seen = 0u8;
+        for span in spans {
+            let key = &text[span.key.0 as usize..span.key.1 as usize];
+            let (bit, slot) = match key.len() {
+                5 if key.eq_ignore_ascii_case(b"Event") => (1, &mut found.event),
+                6 if key.eq_ignore_ascii_case(b"Output") => (2, &mut found.output),
+                8 if key.eq_ignore_ascii_case(b"ActionID") => (4, &mut found.action_id),
+                8 if key.eq_ignore_ascii_case(b"Response") => (8, &mut found.response),
+                9 if key.eq_ignore_ascii_case(b"EventList") => (16, &mut found.event_list),
+                9 if key.eq_ignore_ascii_case(b"Privilege") => (32, &mut found.privilege),
+                _ => continue,
+            };
+            if seen & bit == 0 {
+                seen |= bit;
+                *slot = span.value.map(|(a, b)| &text[a as usize..b as usize]);
+            }
+        }
+        found
+    }
+}
+
+/// Whether a `Privilege` value is the class list of a broadcast event.
+///
+/// manager.c writes it with `authority_to_str`, which always ends in `all`
+/// (`call,all`, `user,all`: `OriginateResponse` and `UserEvent` carry an
+/// ActionID yet are broadcast events). Event-list items go to the asking session
+/// only, with no Privilege, except `Status` items and their fixed
+/// `Privilege: Call` (actions.ami, `mon-16-status`).
+fn is_broadcast_privilege(privilege: &[u8]) -> bool {
+    privilege
+        .split(|&b| b == b',')
+        .any(|class| class.trim_ascii().eq_ignore_ascii_case(b"all"))
 }
 
 /// A borrowed view of one message.
@@ -75,14 +155,12 @@ impl<'a> MessageRef<'a> {
     /// `text` must be the same bytes the spans index (checked in debug builds).
     pub fn new(text: &'a str, spans: &'a [HeaderSpan], body: Option<(u32, u32)>) -> Self {
         debug_assert!(spans.iter().all(|s| s.key.1 as usize <= text.len()));
-        let mut me = MessageRef {
+        MessageRef {
             text,
             spans,
             body,
-            kind: MessageKind::Event,
-        };
-        me.kind = me.classify();
-        me
+            kind: classify(text.as_bytes(), spans, body),
+        }
     }
 
     /// A banner line.
@@ -92,27 +170,6 @@ impl<'a> MessageRef<'a> {
             spans: &[],
             body: None,
             kind: MessageKind::Banner,
-        }
-    }
-
-    fn classify(&self) -> MessageKind {
-        if self.get("Event").is_some() {
-            let list = self.get("EventList");
-            if list.is_some_and(|v| v.eq_ignore_ascii_case("Complete")) {
-                MessageKind::ListComplete
-            } else if self.get("ActionID").is_some() && self.get("Privilege").is_none() {
-                MessageKind::ListItem
-            } else {
-                MessageKind::Event
-            }
-        } else if self.body.is_some() || self.get("Output").is_some() {
-            MessageKind::CommandOutput
-        } else if self.get("Response").is_some() {
-            MessageKind::Response
-        } else {
-            // Neither Event nor Response: not something Asterisk sends. Treat
-            // it as an event so a consumer sees it instead of losing it.
-            MessageKind::Event
         }
     }
 
@@ -234,7 +291,7 @@ impl Message {
         lossy: bool,
     ) -> Self {
         debug_assert!(std::str::from_utf8(&text).is_ok());
-        let kind = MessageRef::new(as_str(&text), &spans, body).kind;
+        let kind = classify(&text, &spans, body);
         Message {
             text,
             spans,
@@ -464,6 +521,24 @@ mod tests {
             ("EventList", "Complete"),
         ]);
         assert_eq!(done.kind(), MessageKind::ListComplete);
+    }
+
+    #[test]
+    fn status_items_with_their_fixed_privilege_are_list_items() {
+        // Abridged from actions.ami (mon-16-status): ActionID comes last.
+        let item = msg(&[
+            ("Event", "Status"),
+            ("Privilege", "Call"),
+            ("Channel", "PJSIP/1004-00000014"),
+            ("ActionID", "mon-16-status"),
+        ]);
+        assert_eq!(item.kind(), MessageKind::ListItem);
+        let broadcast = msg(&[
+            ("Event", "UserEvent"),
+            ("Privilege", "user,all"),
+            ("ActionID", "mon-43-userevent"),
+        ]);
+        assert_eq!(broadcast.kind(), MessageKind::Event);
     }
 
     #[test]
