@@ -287,8 +287,9 @@ impl AmiCodec {
         spans: Vec<frame::HeaderSpan>,
         body: Option<(u32, u32)>,
     ) -> Message {
-        if std::str::from_utf8(&text).is_ok() {
-            return Message::from_parts(text, spans, body, false);
+        // The one UTF-8 check of the message's life (the clone is a refcount).
+        if let Ok(valid) = bytestring::ByteString::try_from(text.clone()) {
+            return Message::from_parts(valid, spans, body, false);
         }
         // Invalid UTF-8: replace, then re-scan the replaced text (U+FFFD has a
         // different length than the bytes it replaces, so old spans are stale).
@@ -300,25 +301,30 @@ impl AmiCodec {
         match scanner.scan(&wire) {
             Scan::Complete { text_end, body, .. } => {
                 wire.truncate(text_end);
-                Message::from_parts(bytes::Bytes::from(wire), scanner.take_spans(), body, true)
+                Message::from_parts(lossy_text(wire), scanner.take_spans(), body, true)
             }
             // Cannot happen: we appended a blank line. Keep the data anyway.
-            Scan::Incomplete => {
-                Message::from_parts(bytes::Bytes::from(wire), Vec::new(), None, true)
-            }
+            Scan::Incomplete => Message::from_parts(lossy_text(wire), Vec::new(), None, true),
         }
     }
 }
 
-fn utf8_or_lossy(b: bytes::Bytes) -> (bytes::Bytes, bool) {
-    if std::str::from_utf8(&b).is_ok() {
-        (b, false)
-    } else {
-        (
-            bytes::Bytes::from(String::from_utf8_lossy(&b).into_owned()),
+fn utf8_or_lossy(b: bytes::Bytes) -> (bytestring::ByteString, bool) {
+    match bytestring::ByteString::try_from(b.clone()) {
+        Ok(text) => (text, false),
+        Err(_) => (
+            bytestring::ByteString::from(String::from_utf8_lossy(&b).into_owned()),
             true,
-        )
+        ),
     }
+}
+
+/// Text produced by `String::from_utf8_lossy`, hence UTF-8.
+fn lossy_text(wire: Vec<u8>) -> bytestring::ByteString {
+    bytestring::ByteString::from(
+        String::from_utf8(wire)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }
 
 impl Encoder<&Action> for AmiCodec {

@@ -11,6 +11,7 @@
 //! its spans (one allocation for the spans, none for the text).
 
 use bytes::{BufMut, Bytes, BytesMut};
+use bytestring::ByteString;
 
 use crate::frame::HeaderSpan;
 
@@ -251,7 +252,7 @@ impl<'a> MessageRef<'a> {
 
     pub fn to_owned_message(&self) -> Message {
         Message {
-            text: Bytes::copy_from_slice(self.text.as_bytes()),
+            text: ByteString::from(self.text),
             spans: self.spans.to_vec(),
             body: self.body,
             kind: self.kind,
@@ -266,7 +267,8 @@ impl<'a> MessageRef<'a> {
 /// it was decoded (and [`Message::is_lossy`] says so), never a panic.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Message {
-    text: Bytes,
+    /// UTF-8 by construction: validated once, then read as `&str` for free.
+    text: ByteString,
     spans: Vec<HeaderSpan>,
     body: Option<(u32, u32)>,
     kind: MessageKind,
@@ -285,13 +287,12 @@ impl std::fmt::Debug for Message {
 impl Message {
     /// Builds from text already checked to be UTF-8 and spans found over it.
     pub(crate) fn from_parts(
-        text: Bytes,
+        text: ByteString,
         spans: Vec<HeaderSpan>,
         body: Option<(u32, u32)>,
         lossy: bool,
     ) -> Self {
-        debug_assert!(std::str::from_utf8(&text).is_ok());
-        let kind = classify(&text, &spans, body);
+        let kind = classify(text.as_bytes(), &spans, body);
         Message {
             text,
             spans,
@@ -301,7 +302,7 @@ impl Message {
         }
     }
 
-    pub(crate) fn banner(text: Bytes, lossy: bool) -> Self {
+    pub(crate) fn banner(text: ByteString, lossy: bool) -> Self {
         Message {
             text,
             spans: Vec::new(),
@@ -333,7 +334,7 @@ impl Message {
     /// A borrowed view with all the accessors.
     pub fn as_ref(&self) -> MessageRef<'_> {
         MessageRef {
-            text: as_str(&self.text),
+            text: &self.text,
             spans: &self.spans,
             body: self.body,
             kind: self.kind,
@@ -383,7 +384,7 @@ impl Message {
 
     /// The message text as it was received (without the terminating blank line).
     pub fn as_text(&self) -> &str {
-        as_str(&self.text)
+        &self.text
     }
 
     /// Writes the message in wire form, terminating blank line included. A
@@ -392,7 +393,7 @@ impl Message {
         match self.kind {
             MessageKind::Banner => {
                 dst.reserve(self.text.len() + 2);
-                dst.put_slice(&self.text);
+                dst.put_slice(self.text.as_bytes());
                 dst.put_slice(b"\r\n");
             }
             _ => {
@@ -430,11 +431,6 @@ fn put_line(dst: &mut BytesMut, h: Header<'_>) {
         dst.put_slice(v.as_bytes());
     }
     dst.put_slice(b"\r\n");
-}
-
-fn as_str(b: &Bytes) -> &str {
-    // SAFETY-free: Message's constructors only accept validated UTF-8.
-    std::str::from_utf8(b).expect("message text is UTF-8 by construction")
 }
 
 /// Builds an owned [`Message`] header by header.
@@ -477,7 +473,7 @@ impl MessageBuilder {
         if text.ends_with("\r\n") {
             text.truncate(text.len() - 2);
         }
-        Message::from_parts(Bytes::from(text), spans, None, false)
+        Message::from_parts(ByteString::from(text), spans, None, false)
     }
 }
 

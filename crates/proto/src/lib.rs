@@ -19,6 +19,68 @@ pub mod events {
     }
 }
 
+/// Every Ringside schema as an encoded `FileDescriptorSet` (with its imports):
+/// for gRPC server reflection and for [`json`].
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/ringside_descriptor.bin"));
+
+/// Proto3 JSON for any Ringside message, from its encoded bytes.
+pub mod json {
+    use std::sync::OnceLock;
+
+    use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+
+    /// The descriptor pool of [`crate::FILE_DESCRIPTOR_SET`], decoded once.
+    pub fn pool() -> &'static DescriptorPool {
+        static POOL: OnceLock<DescriptorPool> = OnceLock::new();
+        POOL.get_or_init(|| {
+            DescriptorPool::decode(crate::FILE_DESCRIPTOR_SET)
+                .expect("the embedded descriptor set decodes")
+        })
+    }
+
+    /// Why a message could not be turned into JSON.
+    #[derive(Debug, thiserror::Error)]
+    pub enum JsonError {
+        #[error("unknown message type {0}")]
+        UnknownType(String),
+        #[error("cannot decode {name}: {source}")]
+        Decode {
+            name: String,
+            source: prost::DecodeError,
+        },
+        #[error("cannot serialize {name}: {source}")]
+        Serialize {
+            name: String,
+            source: serde_json::Error,
+        },
+    }
+
+    /// Decodes `bytes` as the message `full_name` (`ringside.events.v1.Envelope`)
+    /// and returns its proto3 JSON: field names in lowerCamelCase, enums by
+    /// name, timestamps in RFC 3339, default values left out.
+    ///
+    /// # Errors
+    /// An unknown type, or bytes that are not such a message.
+    pub fn to_json(full_name: &str, bytes: &[u8]) -> Result<serde_json::Value, JsonError> {
+        let descriptor = pool()
+            .get_message_by_name(full_name)
+            .ok_or_else(|| JsonError::UnknownType(full_name.to_owned()))?;
+        let message =
+            DynamicMessage::decode(descriptor, bytes).map_err(|source| JsonError::Decode {
+                name: full_name.to_owned(),
+                source,
+            })?;
+        let options = SerializeOptions::new().skip_default_fields(true);
+        message
+            .serialize_with_options(serde_json::value::Serializer, &options)
+            .map_err(|source| JsonError::Serialize {
+                name: full_name.to_owned(),
+                source,
+            })
+    }
+}
+
 /// Re-exported so users name one version of them.
 pub use prost;
 pub use prost_types;

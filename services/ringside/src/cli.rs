@@ -22,6 +22,12 @@ pub struct Cli {
 pub enum Command {
     /// Asterisk Manager Interface tools for operators.
     Ami(commands::ami::AmiArgs),
+    /// Normalized events on the bus.
+    Events(commands::events::EventsArgs),
+    /// Run the AMI ingestor service (PBX connections → normalized events on NATS).
+    Ingestor(commands::ingestor::Args),
+    /// Run a simulated PBX that speaks AMI (a seeded model, or a transcript replay).
+    PbxSim(commands::pbx_sim::Args),
 }
 
 #[cfg(test)]

@@ -8,9 +8,12 @@
 //! protocol and the services live in library crates that know nothing of this
 //! binary.
 
+mod bus;
 mod cli;
 mod commands;
 mod logging;
+mod settings;
+mod shutdown;
 
 use std::process::ExitCode;
 
@@ -40,7 +43,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             report(&error);
-            ExitCode::FAILURE
+            // Invalid configuration is a usage error too: the caller must fix it.
+            if error.downcast_ref::<settings::SettingsError>().is_some() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

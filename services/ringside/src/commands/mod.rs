@@ -6,6 +6,9 @@
 //! not need a runtime (`ami decode`) never start one.
 
 pub mod ami;
+pub mod events;
+pub mod ingestor;
+pub mod pbx_sim;
 
 use crate::cli::Command;
 
@@ -16,5 +19,8 @@ use crate::cli::Command;
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Ami(args) => ami::run(args),
+        Command::Events(args) => events::run(args),
+        Command::Ingestor(args) => ingestor::run(args),
+        Command::PbxSim(args) => pbx_sim::run(args),
     }
 }

@@ -1,7 +1,9 @@
 //! `ringside ami …`: the operator's AMI tools.
 
 pub mod decode;
+mod filter;
 mod json;
+pub mod log;
 pub mod tail;
 
 use clap::{Args, Subcommand};
@@ -19,6 +21,8 @@ pub enum AmiCommand {
     Decode(decode::Args),
     /// Connect to a live PBX and print its AMI stream, reconnecting as needed.
     Tail(tail::Args),
+    /// Print the stored raw AMI stream of a PBX from the bus (the AMI log).
+    Log(log::Args),
 }
 
 /// Runs one `ami` subcommand.
@@ -29,5 +33,6 @@ pub fn run(args: AmiArgs) -> anyhow::Result<()> {
     match args.command {
         AmiCommand::Decode(args) => decode::run(args),
         AmiCommand::Tail(args) => tail::run(args),
+        AmiCommand::Log(args) => log::run(args),
     }
 }

@@ -18,8 +18,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ringside_ami::Action;
 use ringside_ami::client::{AuthMethod, Client, ClientConfig, ClientEvent, Secret, TlsOptions};
-use ringside_ami::message::Message;
 
+use super::filter::{HeaderFilter, parse_filter, selected};
 use super::json::write_line;
 
 /// Connect to a live PBX and print its AMI messages.
@@ -78,46 +78,6 @@ pub enum Format {
     Ami,
 }
 
-/// `KEY=V1,V2`: the header `KEY` has one of the values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderFilter {
-    key: String,
-    values: Vec<String>,
-}
-
-impl HeaderFilter {
-    fn matches(&self, message: &Message) -> bool {
-        message
-            .get_all(&self.key)
-            .any(|v| self.values.iter().any(|want| want.eq_ignore_ascii_case(v)))
-    }
-}
-
-fn parse_filter(text: &str) -> Result<HeaderFilter, String> {
-    let (key, values) = text
-        .split_once('=')
-        .ok_or_else(|| format!("{text:?} is not KEY=V1,V2"))?;
-    let values: Vec<String> = values
-        .split(',')
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if key.trim().is_empty() || values.is_empty() {
-        return Err(format!("{text:?} needs a key and at least one value"));
-    }
-    Ok(HeaderFilter {
-        key: key.trim().to_owned(),
-        values,
-    })
-}
-
-/// Whether a message passes the include and exclude filters.
-fn selected(message: &Message, include: &[HeaderFilter], exclude: &[HeaderFilter]) -> bool {
-    (include.is_empty() || include.iter().any(|f| f.matches(message)))
-        && !exclude.iter().any(|f| f.matches(message))
-}
-
 /// Runs the command until Ctrl-C (or the output pipe closes).
 ///
 /// # Errors
@@ -131,8 +91,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn tail(args: Args) -> anyhow::Result<()> {
-    let mut config = ClientConfig::new(args.host.clone(), args.port, args.user.clone(), Secret::new(args.secret.clone()));
-    config.auth = if args.md5 { AuthMethod::Md5 } else { AuthMethod::Plain };
+    let mut config = ClientConfig::new(
+        args.host.clone(),
+        args.port,
+        args.user.clone(),
+        Secret::new(args.secret.clone()),
+    );
+    config.auth = if args.md5 {
+        AuthMethod::Md5
+    } else {
+        AuthMethod::Plain
+    };
     config.tls = args.tls.then(|| TlsOptions {
         ca_file: args.ca_file.clone(),
         server_name: None,
@@ -159,8 +128,12 @@ async fn tail(args: Args) -> anyhow::Result<()> {
                     install_source_filters(&client, &args.exclude).await;
                 }
             }
-            ClientEvent::Disconnected { reason, retry_in, .. } => match retry_in {
-                Some(wait) => tracing::warn!(reason = %reason, retry_in_ms = wait.as_millis() as u64, "disconnected"),
+            ClientEvent::Disconnected {
+                reason, retry_in, ..
+            } => match retry_in {
+                Some(wait) => {
+                    tracing::warn!(reason = %reason, retry_in_ms = wait.as_millis() as u64, "disconnected")
+                }
                 None => break,
             },
             ClientEvent::DecodeError(e) => tracing::warn!(error = %e, "skipped a message"),
@@ -174,7 +147,13 @@ async fn tail(args: Args) -> anyhow::Result<()> {
                 };
                 // Flush per message when nothing else is queued: a tail is read
                 // live, and a burst still gets one write.
-                let flushed = written.and_then(|()| if events.is_empty() { out.flush() } else { Ok(()) });
+                let flushed = written.and_then(|()| {
+                    if events.is_empty() {
+                        out.flush()
+                    } else {
+                        Ok(())
+                    }
+                });
                 match flushed {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
@@ -194,7 +173,10 @@ async fn tail(args: Args) -> anyhow::Result<()> {
 
 /// Installs `!Event: X` filters on the PBX for each excluded event name.
 async fn install_source_filters(client: &Client, exclude: &[HeaderFilter]) {
-    for filter in exclude.iter().filter(|f| f.key.eq_ignore_ascii_case("Event")) {
+    for filter in exclude
+        .iter()
+        .filter(|f| f.key.eq_ignore_ascii_case("Event"))
+    {
         for name in &filter.values {
             let action = Action::new("Filter").and_then(|a| {
                 a.header("Operation", "Add")?
@@ -205,45 +187,14 @@ async fn install_source_filters(client: &Client, exclude: &[HeaderFilter]) {
                 Err(e) => Err(e.to_string()),
             };
             match answer {
-                Ok(r) if r.is_success() => tracing::debug!(event = %name, "filter installed at the PBX"),
-                Ok(r) => tracing::warn!(event = %name, message = r.get("Message").unwrap_or(""), "PBX refused the filter"),
+                Ok(r) if r.is_success() => {
+                    tracing::debug!(event = %name, "filter installed at the PBX")
+                }
+                Ok(r) => {
+                    tracing::warn!(event = %name, message = r.get("Message").unwrap_or(""), "PBX refused the filter")
+                }
                 Err(e) => tracing::warn!(event = %name, error = %e, "could not install the filter"),
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn message(headers: &[(&str, &str)]) -> Message {
-        Message::from_headers(headers.iter().copied()).unwrap()
-    }
-
-    #[test]
-    fn filters_parse_keys_and_value_lists() {
-        assert_eq!(
-            parse_filter("Event=VarSet, Newexten"),
-            Ok(HeaderFilter {
-                key: "Event".into(),
-                values: vec!["VarSet".into(), "Newexten".into()]
-            })
-        );
-        assert!(parse_filter("Event").is_err());
-        assert!(parse_filter("Event=").is_err());
-        assert!(parse_filter("=Hangup").is_err());
-    }
-
-    #[test]
-    fn a_message_is_selected_by_any_include_and_dropped_by_any_exclude() {
-        let hangup = message(&[("Event", "Hangup"), ("Channel", "PJSIP/1001-1")]);
-        let varset = message(&[("Event", "VarSet"), ("Channel", "PJSIP/1001-1")]);
-        let exclude = [parse_filter("Event=VarSet,Newexten").unwrap()];
-        assert!(selected(&hangup, &[], &exclude));
-        assert!(!selected(&varset, &[], &exclude));
-        let include = [parse_filter("event=hangup").unwrap()];
-        assert!(selected(&hangup, &include, &[]));
-        assert!(!selected(&varset, &include, &[]));
     }
 }

@@ -1,0 +1,164 @@
+//! Ingest benchmark: the real-Asterisk `load-sample.ami` transcript replayed by
+//! pbx-sim (looping) through the ingestor into the bus, at a sweep of paced
+//! rates, on NATS JetStream (127.0.0.1:4222, or `RINGSIDE_TEST_NATS_URL`) and
+//! on the in-process bus. For each rate it prints the events/s acknowledged by
+//! the bus, the latency from AMI read to ack (p50/p99) and the events dropped
+//! (buffer bound reached). The highest rate with nothing dropped is the
+//! sustainable throughput; past it the latency is just queueing.
+//!
+//! `cargo bench -p ringside-ami-ingestor --bench ingest` (also in scripts/bench).
+//! The simulator runs in the same process and shares the machine's cores, so
+//! the figures are a floor for the ingestor alone.
+
+use std::time::Duration;
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use ringside_ami_ingestor::{Deps, IngestorSettings, PbxSettings};
+use ringside_pbx_sim::{ReplayConfig, SimConfig, Speed};
+use ringside_testkit::TestBus;
+use tokio_util::sync::CancellationToken;
+
+const LATENCY: &str = "ringside_ingest_publish_latency_seconds";
+const TRANSCRIPT: &str = "load-sample.ami";
+
+struct Figures {
+    events_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    dropped: u64,
+}
+
+/// Drains the recorder: latency samples and the dropped count since the last call.
+fn drain(snapshotter: &Snapshotter) -> (Vec<f64>, u64) {
+    let (mut values, mut dropped) = (Vec::new(), 0);
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        match value {
+            DebugValue::Histogram(samples) if key.key().name() == LATENCY => {
+                values.extend(samples.into_iter().map(|v| v.into_inner()));
+            }
+            DebugValue::Counter(n) if key.key().name() == "ringside_ingest_dropped_total" => {
+                dropped += n
+            }
+            _ => {}
+        }
+    }
+    (values, dropped)
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+async fn phase(
+    test: &TestBus,
+    snapshotter: &Snapshotter,
+    speed: Speed,
+    measure: Duration,
+) -> Figures {
+    let sim = ringside_pbx_sim::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        username: "bench".into(),
+        secret: "bench".into(),
+        replay: Some(ReplayConfig {
+            path: ringside_testkit::corpus::path(TRANSCRIPT),
+            speed,
+            looped: true,
+        }),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts");
+    let pbx = PbxSettings::from_url(&format!(
+        "ami://bench:bench@{}?tenant=bench&id=pbx-1",
+        sim.local_addr()
+    ))
+    .unwrap();
+    let settings = IngestorSettings {
+        pbx: vec![pbx],
+        ..IngestorSettings::default()
+    };
+    let shutdown = CancellationToken::new();
+    let deps = Deps {
+        bus: test.bus.clone(),
+        topology: test.topology.clone(),
+    };
+    let task = tokio::spawn(ringside_ami_ingestor::run(settings, deps, shutdown.clone()));
+    tokio::time::sleep(Duration::from_secs(2)).await; // connect, resync, warm up
+    drain(snapshotter); // the warm-up does not count
+    tokio::time::sleep(measure).await;
+    let (mut samples, dropped) = drain(snapshotter);
+    shutdown.cancel();
+    let _ = task.await;
+    sim.shutdown().await;
+    samples.sort_by(f64::total_cmp);
+    Figures {
+        events_per_second: samples.len() as f64 / measure.as_secs_f64(),
+        p50_ms: quantile(&samples, 0.50) * 1e3,
+        p99_ms: quantile(&samples, 0.99) * 1e3,
+        dropped,
+    }
+}
+
+/// Events per second of the transcript at its recorded pace.
+fn recorded_rate() -> f64 {
+    let bytes = std::fs::read(ringside_testkit::corpus::path(TRANSCRIPT)).unwrap();
+    let (messages, _) = ringside_ami::codec::decode_all(&bytes);
+    let timing =
+        std::fs::read_to_string(ringside_testkit::corpus::path("load-sample.timing.jsonl"))
+            .unwrap();
+    let last_ms = timing
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["t_ms"].as_f64())
+        .fold(0.0, f64::max);
+    messages.len() as f64 / (last_ms / 1e3)
+}
+
+fn print(label: &str, f: &Figures) {
+    println!(
+        "{label:<40} {:>9.0} events/s acked   p50 {:>8.2} ms   p99 {:>8.2} ms   dropped {}",
+        f.events_per_second, f.p50_ms, f.p99_ms, f.dropped
+    );
+}
+
+/// Runs the rate sweep on one bus; stops after the first rate that drops.
+async fn sweep(
+    name: &str,
+    make: impl AsyncFn() -> TestBus,
+    snapshotter: &Snapshotter,
+    measure: Duration,
+) {
+    let recorded = recorded_rate();
+    for target in [10_000.0, 20_000.0, 40_000.0, 80_000.0, 160_000.0, 320_000.0] {
+        let bus = make().await;
+        let figures = phase(&bus, snapshotter, Speed::Factor(target / recorded), measure).await;
+        print(&format!("{name}, offered {target:.0}/s"), &figures);
+        if figures.dropped > 0 || figures.events_per_second < target * 0.9 {
+            break;
+        }
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing we need.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder.install().expect("the only metrics recorder");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let measure = Duration::from_secs(4);
+        println!("ingest: {TRANSCRIPT} replayed in a loop through pbx-sim → ingestor → bus ({measure:?} per rate)");
+        sweep("JetStream", async || TestBus::nats().await, &snapshotter, measure).await;
+        sweep("in-process bus", async || TestBus::in_process(), &snapshotter, measure).await;
+    });
+}

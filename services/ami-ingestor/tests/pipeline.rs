@@ -1,0 +1,221 @@
+//! pbx-sim → ingestor → real NATS (and the in-process bus): events arrive in
+//! order with no gap, every connection is resynchronised, and actions are
+//! served.
+
+mod support;
+
+use std::time::Duration;
+
+use ringside_ami_ingestor::actions::{ActionReply, ActionRequest};
+use ringside_bus::{Outgoing, PbxId, TenantId};
+use ringside_proto::events::v1::envelope::Kind;
+use ringside_proto::events::v1::{SyncOutcome, SyncReason};
+use ringside_testkit::TestBus;
+use support::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn events_flow_in_order_with_no_gap(test: TestBus) {
+    let sim = sim(20.0, 7).await;
+    let ingestor = Ingestor::spawn(
+        settings(vec![pbx(&sim, "pbx-1")]),
+        test.bus.clone(),
+        test.topology.clone(),
+    );
+    let events = read_events(&test.bus, &test.topology, "pbx-1", WAIT, |seen| {
+        syncs_completed(seen) >= 1
+            && seen.iter().filter(|e| kind(e) == "ChannelHungUp").count() >= 3
+    })
+    .await;
+    ingestor.stop().await;
+
+    // One epoch, starting with the connection and its resync.
+    assert!(
+        events
+            .iter()
+            .all(|e| e.epoch == events[0].epoch && e.tenant == TENANT && e.pbx == "pbx-1")
+    );
+    assert_eq!(kind(&events[0]), "Connected");
+    let Some(Kind::SyncStarted(started)) = &events[1].kind else {
+        panic!("the second event is SyncStarted, got {}", kind(&events[1]));
+    };
+    assert_eq!(started.reason(), SyncReason::Connected);
+    assert_contiguous(&events);
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(
+            e.sequence,
+            i as u64 + 1,
+            "events are stored in sequence order"
+        );
+    }
+    // The resync's entries are marked and bracketed by its id.
+    let sync_id = &events[1].sync_id;
+    let completed = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            Some(Kind::SyncCompleted(c)) => Some((e, c)),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(&completed.0.sync_id, sync_id);
+    let outcome = |action: &str| {
+        completed
+            .1
+            .lists
+            .iter()
+            .find(|l| l.action == action)
+            .unwrap_or_else(|| panic!("{action} in SyncCompleted"))
+            .outcome()
+    };
+    assert_eq!(outcome("PJSIPShowEndpoints"), SyncOutcome::Ok);
+    assert_eq!(outcome("CoreShowChannels"), SyncOutcome::Ok);
+    // Asterisk 22 has no chan_sip: "unknown command" means not loaded.
+    assert_eq!(outcome("SIPpeers"), SyncOutcome::NotLoaded);
+    let endpoints = events
+        .iter()
+        .filter(|e| e.sync && &e.sync_id == sync_id && kind(e) == "EndpointListed")
+        .count();
+    assert_eq!(
+        endpoints,
+        10 + 2,
+        "every extension and trunk endpoint was listed"
+    );
+    // Live calls followed.
+    assert!(
+        events
+            .iter()
+            .any(|e| !e.sync && kind(e) == "ChannelCreated")
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn events_reach_nats_in_order_with_no_gap() {
+    events_flow_in_order_with_no_gap(TestBus::nats().await).await;
+}
+
+#[tokio::test]
+async fn events_reach_the_in_process_bus_in_order_with_no_gap() {
+    events_flow_in_order_with_no_gap(TestBus::in_process()).await;
+}
+
+#[tokio::test]
+async fn a_restarted_pbx_is_resynchronised_under_a_new_epoch() {
+    let test = TestBus::nats().await;
+    let sim = sim(5.0, 11).await;
+    let ingestor = Ingestor::spawn(
+        settings(vec![pbx(&sim, "pbx-1")]),
+        test.bus.clone(),
+        test.topology.clone(),
+    );
+    read_events(&test.bus, &test.topology, "pbx-1", WAIT, |seen| {
+        syncs_completed(seen) >= 1
+    })
+    .await;
+    sim.disconnect_all();
+    let events = read_events(&test.bus, &test.topology, "pbx-1", WAIT, |seen| {
+        syncs_completed(seen) >= 2
+    })
+    .await;
+    ingestor.stop().await;
+
+    let epochs: Vec<u64> = {
+        let mut e: Vec<u64> = events.iter().map(|e| e.epoch).collect();
+        e.dedup();
+        e
+    };
+    assert_eq!(epochs.len(), 2, "two connections");
+    assert!(epochs[1] > epochs[0], "epochs increase");
+    let last_of_first = events.iter().rfind(|e| e.epoch == epochs[0]).unwrap();
+    assert_eq!(
+        kind(last_of_first),
+        "Disconnected",
+        "the first connection ends with Disconnected"
+    );
+    let second: Vec<_> = events.iter().filter(|e| e.epoch == epochs[1]).collect();
+    assert_eq!(kind(second[0]), "Connected");
+    assert_eq!(kind(second[1]), "SyncStarted");
+    assert_eq!(second[0].sequence, 1, "sequences restart with the epoch");
+    assert_contiguous(&events);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn actions_are_answered_with_their_list_events_and_dangerous_ones_are_denied() {
+    let test = TestBus::nats().await;
+    let sim = sim(0.0, 3).await;
+    let ingestor = Ingestor::spawn(
+        settings(vec![pbx(&sim, "pbx-1")]),
+        test.bus.clone(),
+        test.topology.clone(),
+    );
+    read_events(&test.bus, &test.topology, "pbx-1", WAIT, |seen| {
+        syncs_completed(seen) >= 1
+    })
+    .await;
+    let subject = test.topology.subjects().ami_action(
+        &TenantId::new(TENANT).unwrap(),
+        &PbxId::new("pbx-1").unwrap(),
+    );
+    let ask = |headers: &[(&str, &str)]| {
+        let request = ActionRequest {
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            requested_by: "alice@acme".into(),
+            timeout_ms: None,
+        };
+        let bus = test.bus.clone();
+        let subject = subject.clone();
+        async move {
+            let answer = bus
+                .request(
+                    &subject,
+                    Outgoing::new(serde_json::to_vec(&request).unwrap()),
+                    Duration::from_secs(10),
+                )
+                .await
+                .expect("the ingestor answers");
+            serde_json::from_slice::<ActionReply>(&answer.payload).unwrap()
+        }
+    };
+
+    let endpoints = ask(&[("Action", "PJSIPShowEndpoints")]).await;
+    assert!(endpoints.error.is_none(), "{:?}", endpoints.error);
+    assert_eq!(endpoints.response.unwrap().get("EventList"), Some("start"));
+    assert_eq!(
+        endpoints.events.len(),
+        12 + 1,
+        "12 endpoints and the Complete event"
+    );
+    assert_eq!(
+        endpoints.events.last().unwrap().name,
+        "EndpointListComplete"
+    );
+
+    let stop = ask(&[("Action", "Command"), ("Command", "core stop now")]).await;
+    assert_eq!(stop.error.unwrap().code, "denied");
+    let shell = ask(&[
+        ("Action", "Originate"),
+        ("Channel", "PJSIP/1001"),
+        ("Application", "System"),
+        ("Data", "id"),
+    ])
+    .await;
+    assert_eq!(shell.error.unwrap().code, "denied");
+    let garbage = test
+        .bus
+        .request(
+            &subject,
+            Outgoing::new(&b"not json"[..]),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    let garbage: ActionReply = serde_json::from_slice(&garbage.payload).unwrap();
+    assert_eq!(garbage.error.unwrap().code, "invalid");
+
+    ingestor.stop().await;
+    sim.shutdown().await;
+}

@@ -1,0 +1,153 @@
+//! `ringside ami log`: the stored raw AMI stream of a PBX (the `ami.raw`
+//! stream, 24 h by default) as JSON Lines or AMI text: the AMI log an operator
+//! analyses after the fact.
+//!
+//! Each JSON line is the message's `ami decode` form plus where and when it
+//! was read: `{"tenant","pbx","received_at", "kind","name","headers"}`.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use bytes::BytesMut;
+use futures::StreamExt;
+use ringside_ami::AmiCodec;
+use ringside_bus::{PbxId, ReadSpec, StartPosition, StreamRole, TenantId};
+use tokio_util::codec::Decoder;
+
+use super::filter::{HeaderFilter, parse_filter, selected};
+use super::tail::Format;
+use crate::settings;
+
+/// Print the stored raw AMI stream of a PBX.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The PBX.
+    #[arg(long)]
+    pub pbx: String,
+    /// Its tenant (any tenant when omitted).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Start this far back (`10m`, `2h`); the whole retained log otherwise.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub since: Option<Duration>,
+    /// Keep following new frames after the stored ones.
+    #[arg(long)]
+    pub follow: bool,
+    /// Only print messages matching `KEY=V1,V2` (repeatable: any may match).
+    #[arg(long, value_name = "KEY=V1,V2", value_parser = parse_filter)]
+    pub include: Vec<HeaderFilter>,
+    /// Never print messages matching `KEY=V1,V2` (repeatable).
+    #[arg(long, value_name = "KEY=V1,V2", value_parser = parse_filter)]
+    pub exclude: Vec<HeaderFilter>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+    /// Configuration file (for `[bus]`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// NATS server URL (overrides `bus.nats.url`).
+    #[arg(long, value_name = "URL")]
+    pub nats_url: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct LogLine<'a> {
+    tenant: &'a str,
+    pbx: &'a str,
+    received_at: Option<String>,
+    #[serde(flatten)]
+    message: &'a ringside_ami::Message,
+}
+
+/// Runs until the stored log is printed (or Ctrl-C with `--follow`).
+///
+/// # Errors
+/// Invalid ids or settings, NATS unreachable, stdout closed unexpectedly.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut settings = settings::load(args.config.as_deref(), &settings::process_env())?;
+    if let Some(url) = &args.nats_url {
+        settings.bus.nats.url = url.clone();
+    }
+    let tenant = args
+        .tenant
+        .as_deref()
+        .map(TenantId::new)
+        .transpose()
+        .context("--tenant")?;
+    let pbx = PbxId::new(args.pbx.as_str()).context("--pbx")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let (bus, topology) = crate::bus::connect(&settings.bus, "ami-log").await?;
+        let filter = topology
+            .subjects()
+            .ami_raw_filter(tenant.as_ref(), Some(&pbx));
+        let start = match args.since {
+            Some(back) => StartPosition::FromTime(SystemTime::now() - back),
+            None => StartPosition::All,
+        };
+        let mut spec = ReadSpec::new(topology.stream_name(StreamRole::Ami))
+            .start(start)
+            .filter(filter);
+        if !args.follow {
+            spec = spec.until_caught_up();
+        }
+        let mut frames = bus.read_stream(spec).await.context("reading the AMI log")?;
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        loop {
+            let next = tokio::select! {
+                next = frames.next() => next,
+                _ = tokio::signal::ctrl_c() => None,
+            };
+            let Some(frame) = next else { break };
+            let frame = frame.context("reading the AMI log")?;
+            // Subject: <root>.<tenant>.<pbx>.ami.raw
+            let mut tokens = frame.subject.rsplit('.').skip(2);
+            let (pbx_name, tenant_name) = (
+                tokens.next().unwrap_or_default(),
+                tokens.next().unwrap_or_default(),
+            );
+            let mut codec = AmiCodec::without_banner();
+            let mut buf = BytesMut::from(&frame.payload[..]);
+            let message = match codec.decode_eof(&mut buf) {
+                Ok(Some(Ok(message))) => message,
+                _ => {
+                    tracing::warn!(subject = %frame.subject, "skipping an undecodable frame");
+                    continue;
+                }
+            };
+            if !selected(&message, &args.include, &args.exclude) {
+                continue;
+            }
+            let written = match args.format {
+                Format::Ami => out.write_all(&message.to_bytes()),
+                Format::Json => {
+                    let line = LogLine {
+                        tenant: tenant_name,
+                        pbx: pbx_name,
+                        received_at: frame
+                            .published_at
+                            .map(|t| humantime::format_rfc3339_millis(t).to_string()),
+                        message: &message,
+                    };
+                    serde_json::to_writer(&mut out, &line)
+                        .map_err(io::Error::from)
+                        .and_then(|()| out.write_all(b"\n"))
+                }
+            };
+            match written.and_then(|()| if args.follow { out.flush() } else { Ok(()) }) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+                Err(e) => return Err(e).context("writing to stdout"),
+            }
+        }
+        match out.flush() {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+            _ => Ok(()),
+        }
+    })
+}

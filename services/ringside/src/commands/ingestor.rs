@@ -1,0 +1,52 @@
+//! `ringside ingestor`: the AMI ingestor service against NATS JetStream.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use ringside_ami_ingestor::{Deps, PbxSettings};
+
+use crate::settings;
+
+/// Run the AMI ingestor: watch PBXs and publish their events to NATS.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Configuration file (TOML); `RINGSIDE__SECTION__KEY` variables override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A PBX to watch, in addition to the configured ones (repeatable):
+    /// `ami://USER:SECRET@HOST:PORT?tenant=T&id=P[&tls=1][&auth=md5]`.
+    #[arg(long, value_name = "URL", value_parser = parse_pbx)]
+    pub pbx: Vec<PbxSettings>,
+    /// NATS server URL (overrides `bus.nats.url`).
+    #[arg(long, value_name = "URL")]
+    pub nats_url: Option<String>,
+}
+
+fn parse_pbx(text: &str) -> Result<PbxSettings, String> {
+    PbxSettings::from_url(text).map_err(|e| e.to_string())
+}
+
+/// Runs until SIGINT/SIGTERM.
+///
+/// # Errors
+/// Invalid settings, or NATS unreachable at start.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut settings = settings::load(args.config.as_deref(), &settings::process_env())?;
+    settings.ingestor.pbx.extend(args.pbx);
+    if let Some(url) = args.nats_url {
+        settings.bus.nats.url = url;
+    }
+    if settings.ingestor.pbx.is_empty() {
+        return Err(settings::SettingsError::new(
+            "no PBX to watch: give --pbx or [[ingestor.pbx]] in --config",
+        )
+        .into());
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let shutdown = crate::shutdown::on_signal();
+        let (bus, topology) = crate::bus::connect(&settings.bus, "ingestor").await?;
+        tracing::info!(nats = %settings.bus.nats.url.split('@').next_back().unwrap_or_default(), pbxs = settings.ingestor.pbx.len(), "ingestor running");
+        ringside_ami_ingestor::run(settings.ingestor, Deps { bus, topology }, shutdown).await
+    })
+}
