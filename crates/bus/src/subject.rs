@@ -271,6 +271,11 @@ impl Subjects {
         format!("{}.{tenant}.{pbx}.ami.action", self.root)
     }
 
+    /// Request/reply: ask the ingestor that owns the PBX to resynchronise it.
+    pub fn ami_resync(&self, tenant: &TenantId, pbx: &PbxId) -> String {
+        format!("{}.{tenant}.{pbx}.ami.resync", self.root)
+    }
+
     /// Request/reply: send an AMI action to every PBX of a tenant.
     pub fn tenant_action(&self, tenant: &TenantId) -> String {
         format!("{}.{tenant}.ami.action", self.root)

@@ -23,11 +23,12 @@ pub mod settings;
 pub mod sync;
 pub mod worker;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use ringside_bus::{Bus, KvConfig, Storage, TenantId, Topology};
+use futures::StreamExt;
+use ringside_bus::{Bus, KvChange, KvConfig, Storage, TenantId, Topology};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +40,11 @@ use crate::worker::Worker;
 
 /// The KV bucket holding PBX leases (prefixed like the topology's streams).
 pub const LEASE_BUCKET: &str = "ringside_ingestor_leases";
+
+/// The KV bucket of PBX definitions picked up without a restart: key
+/// `<tenant>.<pbx>`, value the [`PbxSettings`] as JSON. Provisioning writes
+/// it; configured PBXs (`[[ingestor.pbx]]`, `--pbx`) come on top.
+pub const PBX_BUCKET: &str = "ringside_pbx";
 
 /// What the ingestor needs from the process that runs it.
 #[derive(Clone)]
@@ -91,48 +97,154 @@ pub async fn run(
         .await
         .context("opening the lease bucket")?;
     let leases = Leases::new(kv, replica.clone(), settings.lease.ttl);
+    let registry = deps
+        .bus
+        .kv(&deps.topology.bucket_name(PBX_BUCKET), KvConfig::default())
+        .await
+        .context("opening the PBX registry bucket")?;
+    // Watch first, then load: a change made in between is seen twice, and
+    // applying it twice is harmless.
+    let mut changes = registry
+        .watch(">")
+        .await
+        .context("watching the PBX registry")?;
     let settings = Arc::new(settings);
-    tracing::info!(replica = %replica, pbxs = settings.pbx.len(), "ingestor starting");
+    tracing::info!(replica = %replica, configured = settings.pbx.len(), "ingestor starting");
 
-    let mut tasks = JoinSet::new();
-    let mut tenants = BTreeSet::new();
+    let mut fleet = Fleet {
+        owned: HashMap::new(),
+        tenants: BTreeSet::new(),
+        tasks: JoinSet::new(),
+        settings: settings.clone(),
+        deps: deps.clone(),
+        leases,
+        deny,
+        shutdown: shutdown.clone(),
+    };
     for spec in settings.pbx.iter().filter(|p| p.enabled) {
-        TenantId::new(spec.tenant.as_str())
+        fleet.upsert(spec.clone())?;
+    }
+    for key in registry.keys().await.context("listing the PBX registry")? {
+        if let Some(entry) = registry
+            .get(&key)
+            .await
+            .context("reading the PBX registry")?
+        {
+            fleet.apply_registry_entry(&key, &entry.value);
+        }
+    }
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            change = changes.next() => match change {
+                Some(Ok(KvChange::Put(entry))) => fleet.apply_registry_entry(&entry.key, &entry.value),
+                Some(Ok(KvChange::Delete { key, .. })) => fleet.remove(&key),
+                Some(Err(e)) => tracing::warn!(error = %e, "PBX registry watch error"),
+                None => {
+                    tracing::warn!("PBX registry watch ended; PBX changes need a restart until it is back");
+                    shutdown.cancelled().await;
+                    break;
+                }
+            },
+        }
+    }
+    fleet.stop_all().await;
+    tracing::info!("ingestor stopped");
+    Ok(())
+}
+
+/// The PBXs this replica may own, each with its lease-holding task.
+struct Fleet {
+    owned: HashMap<String, (PbxSettings, CancellationToken)>,
+    tenants: BTreeSet<String>,
+    tasks: JoinSet<()>,
+    settings: Arc<IngestorSettings>,
+    deps: Deps,
+    leases: Leases,
+    deny: Arc<DenyList>,
+    shutdown: CancellationToken,
+}
+
+impl Fleet {
+    /// Starts (or restarts, when its settings changed) a PBX.
+    fn upsert(&mut self, spec: PbxSettings) -> anyhow::Result<()> {
+        let tenant = TenantId::new(spec.tenant.as_str())
             .with_context(|| format!("PBX {:?}: invalid tenant", spec.id))?;
         ringside_bus::PbxId::new(spec.id.as_str())
             .with_context(|| format!("PBX {:?}: invalid id", spec.id))?;
-        tenants.insert(spec.tenant.clone());
-        tasks.spawn(own_pbx(
+        let key = lease::key(&spec.tenant, &spec.id);
+        if let Some((current, _)) = self.owned.get(&key)
+            && *current == spec
+        {
+            return Ok(());
+        }
+        self.remove(&key);
+        if !spec.enabled {
+            return Ok(());
+        }
+        tracing::info!(tenant = %spec.tenant, pbx = %spec.id, host = %spec.host, "watching PBX");
+        let stop = self.shutdown.child_token();
+        self.tasks.spawn(own_pbx(
             spec.clone(),
-            settings.clone(),
-            deps.clone(),
-            leases.clone(),
-            deny.clone(),
-            shutdown.clone(),
+            self.settings.clone(),
+            self.deps.clone(),
+            self.leases.clone(),
+            self.deny.clone(),
+            stop.clone(),
         ));
+        self.owned.insert(key, (spec, stop));
+        if self.tenants.insert(tenant.to_string()) {
+            let (bus, subjects, leases, shutdown) = (
+                self.deps.bus.clone(),
+                self.deps.topology.subjects().clone(),
+                self.leases.clone(),
+                self.shutdown.clone(),
+            );
+            let timeout = self.settings.action_timeout;
+            self.tasks.spawn(async move {
+                if let Err(e) =
+                    actions::serve_tenant(tenant.clone(), bus, subjects, leases, timeout, shutdown)
+                        .await
+                {
+                    tracing::error!(tenant = %tenant, error = %e, "tenant action endpoint stopped");
+                }
+            });
+        }
+        Ok(())
     }
-    for tenant in tenants {
-        let tenant = TenantId::new(tenant.as_str())?;
-        let (bus, subjects, leases, shutdown) = (
-            deps.bus.clone(),
-            deps.topology.subjects().clone(),
-            leases.clone(),
-            shutdown.clone(),
-        );
-        let timeout = settings.action_timeout;
-        tasks.spawn(async move {
-            if let Err(e) =
-                actions::serve_tenant(tenant.clone(), bus, subjects, leases, timeout, shutdown)
-                    .await
-            {
-                tracing::error!(tenant = %tenant, error = %e, "tenant action endpoint stopped");
+
+    /// A registry entry: `<tenant>.<pbx>` → the PBX's settings as JSON.
+    fn apply_registry_entry(&mut self, key: &str, value: &[u8]) {
+        let spec: PbxSettings = match serde_json::from_slice(value) {
+            Ok(spec) => spec,
+            Err(e) => {
+                tracing::warn!(key, error = %e, "ignoring an invalid PBX registry entry");
+                return;
             }
-        });
+        };
+        if lease::key(&spec.tenant, &spec.id) != key {
+            tracing::warn!(key, tenant = %spec.tenant, pbx = %spec.id, "ignoring a PBX registry entry under the wrong key");
+            return;
+        }
+        if let Err(e) = self.upsert(spec) {
+            tracing::warn!(key, error = %e, "ignoring a PBX registry entry");
+        }
     }
-    shutdown.cancelled().await;
-    while tasks.join_next().await.is_some() {}
-    tracing::info!("ingestor stopped");
-    Ok(())
+
+    /// Stops a PBX's task; it releases its lease as it stops.
+    fn remove(&mut self, key: &str) {
+        if let Some((spec, stop)) = self.owned.remove(key) {
+            tracing::info!(tenant = %spec.tenant, pbx = %spec.id, "no longer watching PBX");
+            stop.cancel();
+        }
+    }
+
+    async fn stop_all(mut self) {
+        for (_, (_, stop)) in self.owned.drain() {
+            stop.cancel();
+        }
+        while self.tasks.join_next().await.is_some() {}
+    }
 }
 
 /// Holds one PBX's lease and, while held, runs its worker and action endpoint.

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures::StreamExt;
 use prost::Message as _;
 use ringside_ami::client::{
     AuthMethod, Client, ClientConfig, ClientEvent, ClientEvents, SendError, TlsOptions,
@@ -80,6 +81,7 @@ pub(crate) struct Worker {
     pbx: PbxId,
     spec: PbxSettings,
     settings: Arc<IngestorSettings>,
+    bus: Arc<dyn Bus>,
     subjects: Subjects,
     client: Client,
     events: ClientEvents,
@@ -195,6 +197,7 @@ impl Worker {
             )
         });
         let worker = Worker {
+            bus: bus.clone(),
             publisher: Publisher::new(
                 bus,
                 settings.buffer_capacity,
@@ -232,9 +235,18 @@ impl Worker {
         let _guard = span.enter();
         let mut poll = tokio::time::interval(self.settings.iax_registry_poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let resync_subject = self.subjects.ami_resync(&self.tenant, &self.pbx);
+        let mut resync_requests = match self.bus.serve(&resync_subject, None).await {
+            Ok(requests) => requests,
+            Err(error) => {
+                tracing::warn!(%error, "resync requests cannot be served");
+                futures::stream::empty().boxed()
+            }
+        };
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                Some(request) = resync_requests.next() => self.on_resync_request(request).await,
                 event = self.events.recv() => match event {
                     Some(event) => {
                         self.on_client_event(event);
@@ -517,6 +529,23 @@ impl Worker {
             message: error.to_string(),
         });
         self.complete_sync_if_done();
+    }
+
+    /// A resync asked for over the bus; answered with whether it will happen.
+    async fn on_resync_request(&mut self, request: ringside_bus::Request) {
+        let who = String::from_utf8_lossy(&request.msg.payload)
+            .trim()
+            .to_owned();
+        let answer = if self.connected {
+            tracing::info!(requested_by = %who, "resync requested");
+            self.request_sync(SyncReason::Requested, who);
+            r#"{"ok":true}"#
+        } else {
+            r#"{"ok":false,"error":"not connected to the PBX"}"#
+        };
+        if let Err(error) = request.respond(Outgoing::new(answer)).await {
+            tracing::debug!(%error, "resync answer not delivered");
+        }
     }
 
     /// IAX2 registrations change without any AMI event: poll them.

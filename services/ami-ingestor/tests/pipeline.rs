@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use ringside_ami_ingestor::actions::{ActionReply, ActionRequest};
+use ringside_ami_ingestor::actions::{ActionReply, ActionRequest, TenantActionReply};
 use ringside_bus::{Outgoing, PbxId, TenantId};
 use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{SyncOutcome, SyncReason};
@@ -218,4 +218,200 @@ async fn actions_are_answered_with_their_list_events_and_dangerous_ones_are_deni
 
     ingestor.stop().await;
     sim.shutdown().await;
+}
+
+fn ask_json(headers: &[(&str, &str)]) -> Outgoing {
+    let request = ActionRequest {
+        headers: headers
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+        requested_by: "alice@acme".into(),
+        timeout_ms: Some(3000),
+    };
+    Outgoing::new(serde_json::to_vec(&request).unwrap())
+}
+
+#[tokio::test]
+async fn a_resync_can_be_requested_over_the_bus() {
+    let test = TestBus::nats().await;
+    let sim = sim(0.0, 4).await;
+    let ingestor = Ingestor::spawn(
+        settings(vec![pbx(&sim, "pbx-1")]),
+        test.bus.clone(),
+        test.topology.clone(),
+    );
+    read_events(&test.bus, &test.topology, "pbx-1", WAIT, |seen| {
+        syncs_completed(seen) >= 1
+    })
+    .await;
+    let subject = test.topology.subjects().ami_resync(
+        &TenantId::new(TENANT).unwrap(),
+        &PbxId::new("pbx-1").unwrap(),
+    );
+    let answer = test
+        .bus
+        .request(
+            &subject,
+            Outgoing::new(&b"alice@acme"[..]),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(&answer.payload[..], br#"{"ok":true}"#);
+    let events = read_events(&test.bus, &test.topology, "pbx-1", WAIT, |seen| {
+        syncs_completed(seen) >= 2
+    })
+    .await;
+    let started: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Some(Kind::SyncStarted(s)) => Some((s.reason(), s.detail.clone(), e.epoch)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started.len(), 2);
+    assert_eq!(started[1].0, SyncReason::Requested);
+    assert_eq!(started[1].1, "alice@acme", "who asked is recorded");
+    assert_eq!(
+        started[0].2, started[1].2,
+        "same connection: no reconnect needed"
+    );
+    ingestor.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_tenant_action_reaches_every_pbx_and_a_disconnected_one_answers_not_connected() {
+    let test = TestBus::nats().await;
+    let (one, two) = (sim(0.0, 21).await, sim(0.0, 22).await);
+    let ingestor = Ingestor::spawn(
+        settings(vec![pbx(&one, "pbx-1"), pbx(&two, "pbx-2")]),
+        test.bus.clone(),
+        test.topology.clone(),
+    );
+    for id in ["pbx-1", "pbx-2"] {
+        read_events(&test.bus, &test.topology, id, WAIT, |seen| {
+            syncs_completed(seen) >= 1
+        })
+        .await;
+    }
+    let tenant = TenantId::new(TENANT).unwrap();
+    let fan_out = test.topology.subjects().tenant_action(&tenant);
+    let answer = test
+        .bus
+        .request(
+            &fan_out,
+            ask_json(&[("Action", "Ping")]),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let replies: TenantActionReply = serde_json::from_slice(&answer.payload).unwrap();
+    let mut pbxs: Vec<_> = replies
+        .replies
+        .iter()
+        .map(|r| {
+            assert!(r.error.is_none(), "{:?}", r.error);
+            assert_eq!(r.response.as_ref().unwrap().get("Ping"), Some("Pong"));
+            r.pbx.clone()
+        })
+        .collect();
+    pbxs.sort();
+    assert_eq!(pbxs, ["pbx-1", "pbx-2"]);
+
+    // pbx-2 goes away: its owner still answers, with a clear error.
+    two.shutdown().await;
+    read_events(&test.bus, &test.topology, "pbx-2", WAIT, |seen| {
+        seen.iter().any(|e| kind(e) == "Disconnected")
+    })
+    .await;
+    let direct = test
+        .topology
+        .subjects()
+        .ami_action(&tenant, &PbxId::new("pbx-2").unwrap());
+    let answer = test
+        .bus
+        .request(
+            &direct,
+            ask_json(&[("Action", "Ping")]),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let reply: ActionReply = serde_json::from_slice(&answer.payload).unwrap();
+    assert_eq!(reply.error.unwrap().code, "not_connected");
+    ingestor.stop().await;
+    one.shutdown().await;
+}
+
+#[tokio::test]
+async fn pbxs_added_changed_and_removed_in_the_registry_are_picked_up_without_a_restart() {
+    let test = TestBus::nats().await;
+    let (first, second) = (sim(0.0, 31).await, sim(0.0, 32).await);
+    let ingestor = Ingestor::spawn(
+        settings(Vec::new()),
+        test.bus.clone(),
+        test.topology.clone(),
+    );
+    let registry = test
+        .bus
+        .kv(
+            &test.topology.bucket_name(ringside_ami_ingestor::PBX_BUCKET),
+            ringside_bus::KvConfig::default(),
+        )
+        .await
+        .unwrap();
+    let entry = |sim: &ringside_pbx_sim::Simulator| {
+        let addr = sim.local_addr();
+        serde_json::json!({
+            "tenant": TENANT, "id": "pbx-9", "host": addr.ip().to_string(), "port": addr.port(),
+            "username": "lab", "secret": "labsecret"
+        })
+        .to_string()
+    };
+
+    registry
+        .put("acme.pbx-9", entry(&first).into())
+        .await
+        .unwrap();
+    read_events(&test.bus, &test.topology, "pbx-9", WAIT, |seen| {
+        syncs_completed(seen) >= 1
+    })
+    .await;
+    assert_eq!(first.logged_in(), 1);
+
+    // Moved to another address: the old connection ends, a new one starts.
+    registry
+        .put("acme.pbx-9", entry(&second).into())
+        .await
+        .unwrap();
+    let events = read_events(&test.bus, &test.topology, "pbx-9", WAIT, |seen| {
+        syncs_completed(seen) >= 2
+    })
+    .await;
+    assert!(events.last().unwrap().epoch > events[0].epoch);
+    assert_eq!(second.logged_in(), 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while first.logged_in() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the old connection was closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Removed: the connection ends.
+    registry.delete("acme.pbx-9").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while second.logged_in() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the connection was closed after removal"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ingestor.stop().await;
+    first.shutdown().await;
+    second.shutdown().await;
 }
