@@ -2,7 +2,7 @@
 //! byte by byte, and split at every boundary, with identical results; and the
 //! message count matches an independent count of blank-line-separated blocks.
 
-mod support;
+use ringside_testkit::corpus;
 
 use bytes::BytesMut;
 use ringside_ami::codec::{AmiCodec, decode_all};
@@ -51,7 +51,7 @@ fn decode_in_chunks(bytes: &[u8], chunk: usize) -> Vec<Message> {
 
 #[test]
 fn every_transcript_decodes_without_error_and_counts_match() {
-    for (name, bytes) in support::corpus_transcripts() {
+    for (name, bytes) in corpus::transcripts() {
         let (items, err) = decode_all(&bytes);
         assert!(err.is_none(), "{name}: {err:?}");
         let messages: Vec<Message> = items
@@ -66,7 +66,7 @@ fn every_transcript_decodes_without_error_and_counts_match() {
 
 #[test]
 fn byte_by_byte_and_chunked_decoding_agree_with_whole_decoding() {
-    for (name, bytes) in support::corpus_transcripts() {
+    for (name, bytes) in corpus::transcripts() {
         if bytes.len() > 400_000 {
             continue; // the two big files are covered by the TCP-chunk test below
         }
@@ -83,12 +83,12 @@ fn byte_by_byte_and_chunked_decoding_agree_with_whole_decoding() {
 
 #[test]
 fn decoding_at_the_recorded_tcp_read_boundaries_agrees_with_whole_decoding() {
-    for (name, bytes) in support::corpus_transcripts() {
+    for (name, bytes) in corpus::transcripts() {
         let whole = decode_in_chunks(&bytes, bytes.len());
         let mut codec = AmiCodec::new();
         let mut buf = BytesMut::new();
         let mut out = Vec::new();
-        for (offset, len) in support::timing_chunks(&name) {
+        for (offset, len) in corpus::timing_chunks(&name) {
             buf.extend_from_slice(&bytes[offset..offset + len]);
             while let Some(item) = codec.decode(&mut buf).unwrap() {
                 out.push(item.unwrap());

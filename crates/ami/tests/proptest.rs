@@ -9,7 +9,7 @@
 //! * the `Action` builder refuses CR/LF in values and writes every accepted
 //!   value as exactly one line.
 
-mod support;
+use ringside_testkit::corpus;
 
 use std::sync::OnceLock;
 
@@ -78,7 +78,7 @@ type Decoded = (String, Vec<u8>, Vec<Message>);
 fn small_transcripts() -> &'static [Decoded] {
     static SMALL: OnceLock<Vec<Decoded>> = OnceLock::new();
     SMALL.get_or_init(|| {
-        support::corpus_transcripts()
+        corpus::transcripts()
             .into_iter()
             .filter(|(_, bytes)| bytes.len() < 400_000)
             .map(|(name, bytes)| {

@@ -15,7 +15,7 @@
 //! Values are compared with an independent reading of the raw text (plain
 //! string splitting, no decoder code) wherever the quirk is about bytes.
 
-mod support;
+use ringside_testkit::corpus;
 
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
@@ -47,7 +47,7 @@ fn decode(name: String, raw: Vec<u8>) -> Transcript {
 fn corpus() -> &'static [Transcript] {
     static CORPUS: OnceLock<Vec<Transcript>> = OnceLock::new();
     CORPUS.get_or_init(|| {
-        support::corpus_transcripts()
+        corpus::transcripts()
             .into_iter()
             .map(|(name, raw)| decode(name, raw))
             .collect()
@@ -62,7 +62,7 @@ fn transcript(name: &str) -> &'static Transcript {
     if let Some(t) = loaded.iter().find(|t| t.name == name) {
         return t;
     }
-    let path = support::corpus_dir().join(format!("{name}.ami"));
+    let path = corpus::dir().join(format!("{name}.ami"));
     let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let t: &'static Transcript = Box::leak(Box::new(decode(name.to_owned(), raw)));
     loaded.push(t);

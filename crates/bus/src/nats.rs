@@ -508,24 +508,7 @@ fn deliver_policy(start: StartPosition) -> DeliverPolicy {
 #[async_trait]
 impl Bus for NatsBus {
     async fn publish(&self, subject: &str, msg: Outgoing) -> Result<PublishAck, BusError> {
-        validate_subject(subject)?;
-        let mut publish = PublishMessage::build().payload(msg.payload);
-        if let Some(headers) = to_nats_headers(&msg.headers) {
-            publish = publish.headers(headers);
-        }
-        let pending = self
-            .js
-            .send_publish(subject.to_owned(), publish)
-            .await
-            .map_err(|err| self.publish_error(subject, err))?;
-        let ack = pending
-            .await
-            .map_err(|err| self.publish_error(subject, err))?;
-        Ok(PublishAck {
-            stream: ack.stream,
-            sequence: ack.sequence,
-            duplicate: ack.duplicate,
-        })
+        self.publish_pipelined(subject, msg).await?.await
     }
 
     async fn publish_pipelined(

@@ -15,10 +15,11 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use ringside_bus::{
-    Bus, BusError, ConnectionState, ConsumerSpec, Delivered, InProcessLimits, KvChange, KvConfig,
-    NatsSettings, Outgoing, PbxId, ReadSpec, Retention, StartPosition, Storage, StreamRole,
-    TenantId, Token, Topology, connect_nats, in_process,
+    Bus, BusError, ConnectionState, ConsumerSpec, Delivered, KvChange, KvConfig, NatsSettings,
+    Outgoing, PbxId, ReadSpec, StartPosition, Storage, StreamRole, TenantId, Token, Topology,
+    connect_nats,
 };
+use ringside_testkit::{NatsServer, TestBus, random_prefix, test_retention};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -28,107 +29,24 @@ const WAIT: Duration = Duration::from_secs(5);
 struct Env {
     bus: Arc<dyn Bus>,
     topology: Topology,
-    _cleanup: Option<NatsCleanup>,
+    /// Deletes this test's streams and buckets when dropped.
+    _test: TestBus,
 }
 
-fn random_prefix() -> Token {
-    Token::new(format!("bt{:08x}", rand::random::<u32>())).unwrap()
-}
-
-fn test_retention(storage: Storage) -> Retention {
-    Retention {
-        events_max_age: Duration::from_secs(3600),
-        events_max_bytes: Some(8 * 1024 * 1024),
-        ami_max_age: Duration::from_secs(3600),
-        ami_max_bytes: Some(8 * 1024 * 1024),
-        calls_max_age: Some(Duration::from_secs(3600)),
-        prov_max_age: Some(Duration::from_secs(3600)),
-        duplicate_window: Duration::from_secs(120),
-        storage,
+fn env_of(test: TestBus) -> Env {
+    Env {
+        bus: test.bus.clone(),
+        topology: test.topology.clone(),
+        _test: test,
     }
-}
-
-fn nats_url() -> String {
-    std::env::var("RINGSIDE_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
 }
 
 fn in_process_env() -> Env {
-    let topology = Topology::v1_prefixed(&random_prefix(), &test_retention(Storage::Memory));
-    let bus = in_process(&topology, InProcessLimits::default()).unwrap();
-    Env {
-        bus: Arc::new(bus),
-        topology,
-        _cleanup: None,
-    }
+    env_of(TestBus::in_process())
 }
 
 async fn nats_env() -> Env {
-    let prefix = random_prefix();
-    let url = nats_url();
-    let cleanup = NatsCleanup {
-        url: url.clone(),
-        prefix: prefix.to_string(),
-    };
-    let topology = Topology::v1_prefixed(&prefix, &test_retention(Storage::Memory));
-    let settings = NatsSettings {
-        url: url.clone(),
-        name: "ringside-bus-contract".to_owned(),
-        ..NatsSettings::default()
-    };
-    let bus = connect_nats(&settings, &topology)
-        .await
-        .unwrap_or_else(|err| {
-            panic!(
-                "the NATS contract tests need a JetStream server at {url} \
-             (set RINGSIDE_TEST_NATS_URL): {err}"
-            )
-        });
-    Env {
-        bus: Arc::new(bus),
-        topology,
-        _cleanup: Some(cleanup),
-    }
-}
-
-/// Deletes a test's streams and buckets when the test ends, pass or fail. Runs
-/// on its own thread and runtime: the test's runtime may be gone by then.
-struct NatsCleanup {
-    url: String,
-    prefix: String,
-}
-
-impl Drop for NatsCleanup {
-    fn drop(&mut self) {
-        let url = self.url.clone();
-        let prefix = self.prefix.clone();
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let Ok(Ok(client)) =
-                    tokio::time::timeout(WAIT, async_nats::connect(url.as_str())).await
-                else {
-                    return;
-                };
-                let js = async_nats::jetstream::new(client);
-                let mut names = js.stream_names();
-                let mut ours = Vec::new();
-                while let Some(Ok(name)) = names.next().await {
-                    if name.starts_with(&format!("{prefix}_"))
-                        || name.starts_with(&format!("KV_{prefix}_"))
-                    {
-                        ours.push(name);
-                    }
-                }
-                for name in ours {
-                    let _ = js.delete_stream(&name).await;
-                }
-            });
-        });
-        let _ = cleanup.join();
-    }
+    env_of(TestBus::nats().await)
 }
 
 impl Env {
@@ -936,69 +854,9 @@ async fn the_bus_reports_itself_connected(env: Env) {
 // NATS only: connection failures and a server that goes away
 
 mod nats_faults {
-    use std::path::Path;
-    use std::process::{Child, Command, Stdio};
-
     use tokio::time::Instant;
 
     use super::*;
-
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
-    fn nats_server_binary() -> String {
-        std::env::var("RINGSIDE_TEST_NATS_SERVER")
-            .unwrap_or_else(|_| "/usr/sbin/nats-server".into())
-    }
-
-    /// A nats-server of our own; killed (by its pid, through the handle) on drop.
-    struct Server {
-        child: Child,
-    }
-
-    impl Server {
-        async fn start(port: u16, store: &Path) -> Server {
-            let binary = nats_server_binary();
-            let child = Command::new(&binary)
-                .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-                .arg(store)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|err| panic!("starting {binary}: {err}"));
-            let server = Server { child };
-            // Readiness poll: the server accepts connections once it is up.
-            let deadline = Instant::now() + WAIT;
-            while tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_err()
-            {
-                assert!(
-                    Instant::now() < deadline,
-                    "nats-server did not start on port {port}"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            server
-        }
-
-        fn kill(mut self) {
-            self.child.kill().unwrap();
-            self.child.wait().unwrap();
-        }
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 
     async fn wait_for_state(bus: &dyn Bus, wanted: ConnectionState) {
         let mut state = bus.connection();
@@ -1010,7 +868,7 @@ mod nats_faults {
 
     #[tokio::test]
     async fn connecting_where_no_server_listens_fails_clearly_and_quickly() {
-        let port = free_port();
+        let port = ringside_testkit::free_port();
         let settings = NatsSettings {
             url: format!("nats://user:secret@127.0.0.1:{port}"),
             connect_timeout: Duration::from_secs(1),
@@ -1032,9 +890,8 @@ mod nats_faults {
 
     #[tokio::test]
     async fn publishing_fails_cleanly_while_the_server_is_down_and_no_acked_message_is_lost() {
-        let store = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let server = Server::start(port, store.path()).await;
+        let mut server = NatsServer::start().await;
+        let port = server.port();
 
         let topology = Topology::v1_prefixed(&random_prefix(), &test_retention(Storage::File));
         let request_timeout = Duration::from_millis(800);
@@ -1069,7 +926,7 @@ mod nats_faults {
             acked.push((publish(i).await.unwrap().sequence, i));
         }
 
-        server.kill();
+        server.stop();
         wait_for_state(&*bus, ConnectionState::Disconnected).await;
 
         // While it is down: a clean, transient error within the configured
@@ -1104,7 +961,7 @@ mod nats_faults {
         );
 
         // Same port, same store: the bus reconnects by itself.
-        let server = Server::start(port, store.path()).await;
+        server.restart().await;
         wait_for_state(&*bus, ConnectionState::Connected).await;
         // Retrying what failed is safe: the msg_id makes a retry of a publish that
         // did reach the stream a duplicate.

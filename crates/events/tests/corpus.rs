@@ -5,7 +5,6 @@
 //! protobuf round trip.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use ringside_ami::codec::decode_all;
@@ -76,40 +75,8 @@ const VIEW_EVENTS: &[&str] = &[
     "ConfbridgeList",
 ];
 
-fn corpus_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("RINGSIDE_AMI_CORPUS") {
-        return PathBuf::from(dir);
-    }
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/ami-corpus");
-    assert!(
-        dir.is_dir(),
-        "AMI corpus not found at {} (set RINGSIDE_AMI_CORPUS)",
-        dir.display()
-    );
-    dir
-}
-
-fn transcripts() -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<_> = std::fs::read_dir(corpus_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ami"))
-        .map(|p| {
-            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&p).unwrap())
-        })
-        .collect();
-    out.sort();
-    assert!(
-        out.len() >= 9,
-        "expected the whole corpus, found {}",
-        out.len()
-    );
-    out
-}
-
 fn transcript(name: &str) -> Vec<u8> {
-    std::fs::read(corpus_dir().join(format!("{name}.ami"))).unwrap()
+    std::fs::read(ringside_testkit::corpus::dir().join(format!("{name}.ami"))).unwrap()
 }
 
 /// The list action an entry answers, from the recorder's ActionIDs
@@ -157,7 +124,7 @@ fn normalize_name(name: &str) -> Vec<Normalized> {
 fn every_corpus_event_gets_a_kind_and_none_a_view_needs_is_unmapped() {
     let mut seen_view_events: BTreeMap<&str, u64> = BTreeMap::new();
     let mut failures = Vec::new();
-    for (file, bytes) in transcripts() {
+    for (file, bytes) in ringside_testkit::corpus::transcripts() {
         let mut normalizer = Normalizer::new();
         let normalized = normalize_transcript(&bytes, &mut normalizer);
         let stats = normalizer.stats();
@@ -572,7 +539,7 @@ fn rtcp_reports_are_summarised() {
 fn every_normalized_envelope_survives_a_protobuf_round_trip() {
     let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_394_000);
     let mut total = 0u64;
-    for (file, bytes) in transcripts() {
+    for (file, bytes) in ringside_testkit::corpus::transcripts() {
         for (i, n) in normalize_transcript(&bytes, &mut Normalizer::new())
             .into_iter()
             .enumerate()

@@ -46,3 +46,17 @@ pub fn transcripts() -> Vec<(String, Vec<u8>)> {
     );
     out
 }
+
+/// The recorded TCP reads of a transcript (`NAME.timing.jsonl`), as
+/// (offset, len) into `NAME.ami`.
+pub fn timing_chunks(name: &str) -> Vec<(usize, usize)> {
+    let text = std::fs::read_to_string(dir().join(format!("{name}.timing.jsonl")))
+        .expect("reading a timing file");
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("timing lines are JSON");
+            let field = |k: &str| v[k].as_u64().expect("offset and len are numbers") as usize;
+            (field("offset"), field("len"))
+        })
+        .collect()
+}
