@@ -457,3 +457,28 @@ async fn a_requested_reconnect_ends_the_connection_and_logs_in_again() {
     let (first_closed, _second) = peer_task.await.unwrap();
     assert!(first_closed);
 }
+
+#[tokio::test]
+async fn close_during_a_connect_attempt_ends_the_client_without_logging_in() {
+    // A peer that accepts and never sends the banner: the attempt hangs until
+    // the connect timeout.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut cfg = config(port);
+    cfg.connect_timeout = Duration::from_secs(30);
+    let (client, mut events) = Client::connect(cfg);
+    let (_socket, _) = listener.accept().await.unwrap();
+    client.close().await;
+    match next_event(&mut events).await {
+        ClientEvent::Disconnected {
+            epoch: None,
+            reason: DisconnectReason::Closed,
+            retry_in: None,
+        } => {}
+        other => panic!("expected an immediate close, got {other:?}"),
+    }
+    assert_eq!(
+        client.state(),
+        ringside_ami::client::ConnectionState::Closed
+    );
+}

@@ -272,11 +272,39 @@ async fn supervise(
     loop {
         attempt += 1;
         state.send_replace(ConnectionState::Connecting { attempt });
-        let (ended_epoch, reason) = match connection::connect(&config).await {
+        // A close (or dropped handles) must not wait for a slow connect.
+        let attempt_result = {
+            let connect = connection::connect(&config);
+            tokio::pin!(connect);
+            loop {
+                tokio::select! {
+                    result = &mut connect => break Some(result),
+                    command = commands.recv() => match command {
+                        Some(Command::Send { reply, .. }) => { let _ = reply.send(Err(SendError::NotConnected)); }
+                        Some(Command::Reconnect(_)) => {}
+                        None | Some(Command::Close) => break None,
+                    },
+                }
+            }
+        };
+        let Some(attempt_result) = attempt_result else {
+            state.send_replace(ConnectionState::Closed);
+            let _ = events
+                .send(ClientEvent::Disconnected {
+                    epoch: None,
+                    reason: DisconnectReason::Closed,
+                    retry_in: None,
+                })
+                .await;
+            return;
+        };
+        let (ended_epoch, reason) = match attempt_result {
             Ok(session) => {
                 epoch += 1;
                 stats.connects.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(pbx = %addr, epoch, banner = %session.banner, "AMI connected");
+                // Consumers report lifecycle changes in their own terms;
+                // the library only traces them.
+                tracing::debug!(pbx = %addr, epoch, banner = %session.banner, "AMI connected");
                 state.send_replace(ConnectionState::Connected { epoch });
                 let banner = session.banner.clone();
                 if events
@@ -315,7 +343,7 @@ async fn supervise(
             return;
         }
         let delay = config.backoff.delay(attempt.max(1));
-        tracing::warn!(pbx = %addr, epoch = ended_epoch, reason = %reason, retry_in_ms = delay.as_millis() as u64, "AMI disconnected");
+        tracing::debug!(pbx = %addr, epoch = ended_epoch, reason = %reason, retry_in_ms = delay.as_millis() as u64, "AMI disconnected");
         state.send_replace(ConnectionState::Connecting {
             attempt: attempt + 1,
         });
