@@ -18,6 +18,10 @@ use ringside_pbx_sim::{ReplayConfig, SimConfig, Speed};
 use ringside_testkit::TestBus;
 use tokio_util::sync::CancellationToken;
 
+/// The same allocator as the `ringside` binary, so the figures match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const LATENCY: &str = "ringside_ingest_publish_latency_seconds";
 const TRANSCRIPT: &str = "load-sample.ami";
 
@@ -158,7 +162,16 @@ fn main() {
     runtime.block_on(async {
         let measure = Duration::from_secs(4);
         println!("ingest: {TRANSCRIPT} replayed in a loop through pbx-sim → ingestor → bus ({measure:?} per rate)");
-        sweep("JetStream", async || TestBus::nats().await, &snapshotter, measure).await;
-        sweep("in-process bus", async || TestBus::in_process(), &snapshotter, measure).await;
+        // `cargo bench --bench ingest -- in-process` runs only the named bus.
+        let wanted = |name: &str| {
+            let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+            filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+        };
+        if wanted("JetStream") {
+            sweep("JetStream", async || TestBus::nats().await, &snapshotter, measure).await;
+        }
+        if wanted("in-process") {
+            sweep("in-process bus", async || TestBus::in_process(), &snapshotter, measure).await;
+        }
     });
 }

@@ -19,6 +19,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Services allocate a small object per AMI header and event; mimalloc does
+/// that markedly faster than the system allocator under threads (measured
+/// with the ingest benchmark).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code for a command line that does not parse (`EX_USAGE` from
 /// sysexits.h).
 const EXIT_USAGE: u8 = 64;
