@@ -221,6 +221,17 @@ fn invalid_request(tenant: &TenantId, pbx: &str, error: impl std::fmt::Display) 
     }
 }
 
+/// The next request, or `None` once `shutdown` fires or the subscription ends.
+async fn next_request(
+    requests: &mut futures::stream::BoxStream<'static, Request>,
+    shutdown: &CancellationToken,
+) -> Option<Request> {
+    tokio::select! {
+        _ = shutdown.cancelled() => None,
+        next = requests.next() => next,
+    }
+}
+
 /// Serves one PBX's action subject until `shutdown`.
 pub async fn serve_pbx(
     handle: PbxHandle,
@@ -236,14 +247,7 @@ pub async fn serve_pbx(
         &handle.tenant,
         &Token::new("ami_action").expect("constant token"),
     );
-    loop {
-        let request: Request = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            next = requests.next() => match next {
-                Some(r) => r,
-                None => return Ok(()),
-            },
-        };
+    while let Some(request) = next_request(&mut requests, &shutdown).await {
         let (handle, bus, deny, audit_subject) = (
             handle.clone(),
             bus.clone(),
@@ -276,6 +280,7 @@ pub async fn serve_pbx(
             }
         });
     }
+    Ok(())
 }
 
 /// Serves a tenant's fan-out subject (queue group shared by replicas) until
@@ -290,14 +295,7 @@ pub async fn serve_tenant(
 ) -> Result<(), BusError> {
     let subject = subjects.tenant_action(&tenant);
     let mut requests = bus.serve(&subject, Some("ringside-ingestor")).await?;
-    loop {
-        let request: Request = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            next = requests.next() => match next {
-                Some(r) => r,
-                None => return Ok(()),
-            },
-        };
+    while let Some(request) = next_request(&mut requests, &shutdown).await {
         let (tenant, bus, subjects, leases) = (
             tenant.clone(),
             bus.clone(),
@@ -319,6 +317,7 @@ pub async fn serve_tenant(
             }
         });
     }
+    Ok(())
 }
 
 async fn fan_out(

@@ -174,12 +174,6 @@ impl BusSettings {
 #[error("invalid configuration: {0}")]
 pub struct SettingsError(String);
 
-impl SettingsError {
-    pub fn new(message: impl Into<String>) -> Self {
-        SettingsError(message.into())
-    }
-}
-
 /// Loads the settings: defaults ← `file` ← `RINGSIDE__…` entries of `env`.
 ///
 /// # Errors

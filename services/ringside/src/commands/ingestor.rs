@@ -1,25 +1,19 @@
 //! `ringside ingestor`: the AMI ingestor service against NATS JetStream.
 
-use std::path::PathBuf;
-
 use anyhow::Context as _;
 use ringside_ami_ingestor::{Deps, PbxSettings};
 
-use crate::settings;
+use crate::commands::common::SettingsArgs;
 
 /// Run the AMI ingestor: watch PBXs and publish their events to NATS.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Configuration file (TOML); `RINGSIDE__SECTION__KEY` variables override it.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
     /// A PBX to watch, in addition to the configured ones (repeatable):
     /// `ami://USER:SECRET@HOST:PORT?tenant=T&id=P[&tls=1][&auth=md5]`.
     #[arg(long, value_name = "URL", value_parser = parse_pbx)]
     pub pbx: Vec<PbxSettings>,
-    /// NATS server URL (overrides `bus.nats.url`).
-    #[arg(long, value_name = "URL")]
-    pub nats_url: Option<String>,
 }
 
 fn parse_pbx(text: &str) -> Result<PbxSettings, String> {
@@ -31,16 +25,10 @@ fn parse_pbx(text: &str) -> Result<PbxSettings, String> {
 /// # Errors
 /// Invalid settings, or NATS unreachable at start.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut settings = settings::load(args.config.as_deref(), &settings::process_env())?;
+    let mut settings = args.settings.load()?;
     settings.ingestor.pbx.extend(args.pbx);
-    if let Some(url) = args.nats_url {
-        settings.bus.nats.url = url;
-    }
     if settings.ingestor.pbx.is_empty() {
-        return Err(settings::SettingsError::new(
-            "no PBX to watch: give --pbx or [[ingestor.pbx]] in --config",
-        )
-        .into());
+        tracing::info!("no PBX configured: waiting for PBXs in the ringside_pbx registry bucket");
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {

@@ -6,6 +6,7 @@
 //! not need a runtime (`ami decode`) never start one.
 
 pub mod ami;
+pub mod common;
 pub mod events;
 pub mod ingestor;
 pub mod pbx_sim;

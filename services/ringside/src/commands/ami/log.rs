@@ -6,7 +6,6 @@
 //! was read: `{"tenant","pbx","received_at", "kind","name","headers"}`.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
@@ -18,7 +17,7 @@ use tokio_util::codec::Decoder;
 
 use super::filter::{HeaderFilter, parse_filter, selected};
 use super::tail::Format;
-use crate::settings;
+use crate::commands::common::{SettingsArgs, tool_runtime};
 
 /// Print the stored raw AMI stream of a PBX.
 #[derive(Debug, clap::Args)]
@@ -44,12 +43,8 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     pub format: Format,
-    /// Configuration file (for `[bus]`).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// NATS server URL (overrides `bus.nats.url`).
-    #[arg(long, value_name = "URL")]
-    pub nats_url: Option<String>,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 #[derive(serde::Serialize)]
@@ -66,10 +61,7 @@ struct LogLine<'a> {
 /// # Errors
 /// Invalid ids or settings, NATS unreachable, stdout closed unexpectedly.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut settings = settings::load(args.config.as_deref(), &settings::process_env())?;
-    if let Some(url) = &args.nats_url {
-        settings.bus.nats.url = url.clone();
-    }
+    let settings = args.settings.load()?;
     let tenant = args
         .tenant
         .as_deref()
@@ -77,10 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .transpose()
         .context("--tenant")?;
     let pbx = PbxId::new(args.pbx.as_str()).context("--pbx")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = tool_runtime()?;
     runtime.block_on(async move {
         let (bus, topology) = crate::bus::connect(&settings.bus, "ami-log").await?;
         let filter = topology

@@ -3,14 +3,13 @@
 //! now or from a while back.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use futures::StreamExt;
 use ringside_bus::{PbxId, ReadSpec, StartPosition, StreamRole, TenantId, Token};
 
-use crate::settings;
+use crate::commands::common::{SettingsArgs, tool_runtime};
 
 /// Print normalized events from the bus as JSON Lines.
 #[derive(Debug, clap::Args)]
@@ -30,12 +29,8 @@ pub struct Args {
     /// Stop once caught up instead of following new events.
     #[arg(long)]
     pub no_follow: bool,
-    /// Configuration file (for `[bus]`).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// NATS server URL (overrides `bus.nats.url`).
-    #[arg(long, value_name = "URL")]
-    pub nats_url: Option<String>,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 /// Runs until Ctrl-C (or caught up with `--no-follow`).
@@ -43,10 +38,7 @@ pub struct Args {
 /// # Errors
 /// Invalid filters or settings, NATS unreachable, stdout closed unexpectedly.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut settings = settings::load(args.config.as_deref(), &settings::process_env())?;
-    if let Some(url) = &args.nats_url {
-        settings.bus.nats.url = url.clone();
-    }
+    let settings = args.settings.load()?;
     let tenant = args
         .tenant
         .as_deref()
@@ -65,10 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(Token::new)
         .transpose()
         .context("--kind")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = tool_runtime()?;
     runtime.block_on(async move {
         let (bus, topology) = crate::bus::connect(&settings.bus, "events-tail").await?;
         let filter = topology.subjects().events_filter(tenant.as_ref(), pbx.as_ref(), kind.as_ref());
