@@ -106,7 +106,8 @@ impl AmiCodec {
     fn decode_banner(&mut self, src: &mut BytesMut) -> Option<Message> {
         match frame::scan_banner(src) {
             Ok(Some((end, consumed))) => {
-                let line = src.split_to(consumed).freeze().slice(..end);
+                let wire = src.split_to(consumed).freeze();
+                let line = wire.slice(..end);
                 self.stats.bytes += consumed as u64;
                 self.state = State::Messages;
                 self.stats.messages += 1;
@@ -114,7 +115,7 @@ impl AmiCodec {
                 if lossy {
                     self.stats.lossy += 1;
                 }
-                Some(Message::banner(text, lossy))
+                Some(Message::banner(text, lossy).with_wire(wire))
             }
             Ok(None) => None,
             Err(()) => {
@@ -216,10 +217,11 @@ impl Decoder for AmiCodec {
                             // scanner keeps its buffer for the next one.
                             let spans = self.scanner.spans().to_vec();
                             self.scanner.reset();
-                            let text = src.split_to(consumed).freeze().slice(..text_end);
+                            let wire = src.split_to(consumed).freeze();
+                            let text = wire.slice(..text_end);
                             self.stats.bytes += consumed as u64;
                             self.stats.messages += 1;
-                            return Ok(Some(Ok(self.finish(text, spans, body))));
+                            return Ok(Some(Ok(self.finish(text, spans, body).with_wire(wire))));
                         }
                         Scan::Incomplete => {
                             if src.len() > self.max_message {
@@ -427,6 +429,22 @@ mod tests {
             decode_all(b"Asterisk Call Manager/11.0.0\r\nEvent: Hangup\r\nChannel: PJ");
         assert_eq!(items.len(), 1);
         assert_eq!(err.unwrap().kind(), std::io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn wire_bytes_are_the_received_bytes_exactly() {
+        let input: &[u8] = b"Asterisk Call Manager/11.0.0\r\nResponse: Error\r\nMessage: No Contacts found\n\r\n\r\nEvent: X\r\nName: Jo\xe3o\r\n\r\n";
+        let (items, err) = decode_all(input);
+        assert!(err.is_none());
+        let wires: Vec<_> = items.iter().map(|m| m.as_ref().unwrap().wire()).collect();
+        assert_eq!(&wires[0][..], b"Asterisk Call Manager/11.0.0\r\n");
+        assert_eq!(
+            &wires[1][..],
+            b"Response: Error\r\nMessage: No Contacts found\n\r\n"
+        );
+        // The lossy message keeps its original bytes on the wire side.
+        assert_eq!(&wires[2][..], b"Event: X\r\nName: Jo\xe3o\r\n\r\n");
+        assert!(items[2].as_ref().unwrap().is_lossy());
     }
 
     #[test]

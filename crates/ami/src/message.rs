@@ -257,6 +257,7 @@ impl<'a> MessageRef<'a> {
             body: self.body,
             kind: self.kind,
             lossy: false,
+            wire: None,
         }
     }
 }
@@ -265,7 +266,7 @@ impl<'a> MessageRef<'a> {
 ///
 /// The text is guaranteed UTF-8: invalid bytes were replaced with U+FFFD when
 /// it was decoded (and [`Message::is_lossy`] says so), never a panic.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Message {
     /// UTF-8 by construction: validated once, then read as `&str` for free.
     text: ByteString,
@@ -273,7 +274,23 @@ pub struct Message {
     body: Option<(u32, u32)>,
     kind: MessageKind,
     lossy: bool,
+    /// The bytes as they arrived, terminating blank line included (a slice of
+    /// the same read buffer as `text`: no copy). `None` for built messages.
+    wire: Option<Bytes>,
 }
+
+/// Equal messages have the same text and structure, however they arrived.
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+            && self.spans == other.spans
+            && self.body == other.body
+            && self.kind == other.kind
+            && self.lossy == other.lossy
+    }
+}
+
+impl Eq for Message {}
 
 impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -299,7 +316,21 @@ impl Message {
             body,
             kind,
             lossy,
+            wire: None,
         }
+    }
+
+    /// Remembers the bytes the message was decoded from.
+    pub(crate) fn with_wire(mut self, wire: Bytes) -> Self {
+        self.wire = Some(wire);
+        self
+    }
+
+    /// The message as it came off the wire, byte for byte (invalid UTF-8 and
+    /// bare LFs included, terminating blank line included): what a raw AMI log
+    /// keeps. A message built in memory is encoded instead.
+    pub fn wire(&self) -> Bytes {
+        self.wire.clone().unwrap_or_else(|| self.to_bytes())
     }
 
     pub(crate) fn banner(text: ByteString, lossy: bool) -> Self {
@@ -309,6 +340,7 @@ impl Message {
             body: None,
             kind: MessageKind::Banner,
             lossy,
+            wire: None,
         }
     }
 

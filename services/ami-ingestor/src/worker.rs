@@ -634,7 +634,7 @@ impl Worker {
             "{}.{}.{}.r{}",
             self.tenant, self.pbx, self.epoch, self.raw_seq
         );
-        if let Ok(msg) = Outgoing::new(message.to_bytes()).with_msg_id(&msg_id) {
+        if let Ok(msg) = Outgoing::new(message.wire()).with_msg_id(&msg_id) {
             raw.push(subject, msg);
         }
     }
