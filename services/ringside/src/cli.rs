@@ -28,6 +28,8 @@ pub enum Command {
     Ingestor(commands::ingestor::Args),
     /// Run a simulated PBX that speaks AMI (a seeded model, or a transcript replay).
     PbxSim(commands::pbx_sim::Args),
+    /// Replay recorded AMI transcripts into the state views (`--dump-state` prints them).
+    Replay(commands::replay::Args),
 }
 
 #[cfg(test)]

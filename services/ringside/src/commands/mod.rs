@@ -10,6 +10,7 @@ pub mod common;
 pub mod events;
 pub mod ingestor;
 pub mod pbx_sim;
+pub mod replay;
 
 use crate::cli::Command;
 
@@ -23,5 +24,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Events(args) => events::run(args),
         Command::Ingestor(args) => ingestor::run(args),
         Command::PbxSim(args) => pbx_sim::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }
