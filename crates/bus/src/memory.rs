@@ -206,7 +206,8 @@ impl Bus for InProcessBus {
             .ok_or_else(|| BusError::NoStream {
                 subject: subject.to_owned(),
             })?;
-        let (ack, delivered) = stream.append(subject, msg, self.inner.core.has_subscribers())?;
+        // Copy for core subscribers only when one of them wants this subject.
+        let (ack, delivered) = stream.append(subject, msg, self.inner.core.wants(subject))?;
         if let Some(delivered) = delivered {
             self.inner.core.publish(subject, delivered, None);
         }
@@ -228,7 +229,7 @@ impl Bus for InProcessBus {
         // As in NATS, a stream captures every message on its subjects, however it
         // was published; only nobody waits for the ack.
         if let Some(stream) = self.inner.streams.iter().find(|s| s.spec.captures(subject)) {
-            match stream.append(subject, msg.clone(), self.inner.core.has_subscribers()) {
+            match stream.append(subject, msg.clone(), self.inner.core.wants(subject)) {
                 Ok((_, Some(delivered))) => {
                     self.inner.core.publish(subject, delivered, None);
                 }
@@ -447,12 +448,13 @@ impl Core {
         )
     }
 
-    fn has_subscribers(&self) -> bool {
-        !self
-            .subs
+    /// Whether any subscription matches `subject`.
+    fn wants(&self, subject: &str) -> bool {
+        self.subs
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .is_empty()
+            .iter()
+            .any(|sub| subject::matches(&sub.pattern, subject))
     }
 
     /// Delivers to every matching plain subscriber and to one member of each
@@ -602,7 +604,9 @@ struct Log {
     first_seq: u64,
     last_seq: u64,
     bytes: u64,
-    dedupe: HashMap<String, u64>,
+    /// Ids are our own services' (`tenant.pbx.epoch.seq`), not attacker
+    /// input, so a fast non-keyed hash is fine here.
+    dedupe: HashMap<String, u64, foldhash::fast::RandomState>,
     dedupe_order: VecDeque<(Instant, String)>,
 }
 
@@ -650,7 +654,7 @@ impl MemStream {
                     first_seq: 1,
                     last_seq: 0,
                     bytes: 0,
-                    dedupe: HashMap::new(),
+                    dedupe: HashMap::default(),
                     dedupe_order: VecDeque::new(),
                 },
                 durables: HashMap::new(),

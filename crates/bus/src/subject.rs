@@ -383,16 +383,34 @@ fn check_shape(subject: &str, wildcards: bool) -> Result<(), BusError> {
 /// Whether `subject` (no wildcards) matches `pattern` with NATS semantics: `*`
 /// matches exactly one token, a trailing `>` matches one or more tokens.
 pub fn matches(pattern: &str, subject: &str) -> bool {
-    let mut pattern_tokens = pattern.split('.');
-    let mut subject_tokens = subject.split('.');
+    // Hot path of every in-process publish: no iterator, no allocation.
+    if !pattern.contains(['*', '>']) {
+        return pattern == subject;
+    }
+    let (mut p, mut s) = (pattern.as_bytes(), subject.as_bytes());
     loop {
-        match (pattern_tokens.next(), subject_tokens.next()) {
-            (Some(">"), Some(_)) => return true,
-            (Some("*"), Some(_)) => {}
-            (Some(p), Some(s)) if p == s => {}
+        let (p_token, p_rest) = split_token(p);
+        let (s_token, s_rest) = split_token(s);
+        match (p_token, s_token) {
+            (Some(b">"), Some(_)) => return true,
+            (Some(b"*"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
             (None, None) => return true,
             _ => return false,
         }
+        (p, s) = (p_rest, s_rest);
+    }
+}
+
+/// The first `.`-separated token of `rest` and what follows it; `None` once
+/// nothing is left.
+fn split_token(rest: &[u8]) -> (Option<&[u8]>, &[u8]) {
+    if rest.is_empty() {
+        return (None, rest);
+    }
+    match rest.iter().position(|&b| b == b'.') {
+        Some(dot) => (Some(&rest[..dot]), &rest[dot + 1..]),
+        None => (Some(rest), &[]),
     }
 }
 
@@ -413,6 +431,59 @@ pub fn patterns_overlap(a: &str, b: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    /// The plain definition `matches` must agree with (it was the
+    /// implementation before the allocation-free one).
+    fn matches_by_split(pattern: &str, subject: &str) -> bool {
+        let mut p = pattern.split('.');
+        let mut s = subject.split('.');
+        loop {
+            match (p.next(), s.next()) {
+                (Some(">"), Some(_)) => return true,
+                (Some("*"), Some(_)) => {}
+                (Some(a), Some(b)) if a == b => {}
+                (None, None) => return true,
+                _ => return false,
+            }
+        }
+    }
+
+    #[test]
+    fn matching_agrees_with_the_token_by_token_definition() {
+        let tokens = ["a", "b", "ab", "*", ">"];
+        let mut patterns = vec![String::new()];
+        let mut subjects = vec![String::new()];
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for p in &patterns {
+                for t in tokens {
+                    next.push(if p.is_empty() {
+                        t.to_owned()
+                    } else {
+                        format!("{p}.{t}")
+                    });
+                }
+            }
+            patterns.extend(next);
+            let mut next = Vec::new();
+            for s in &subjects {
+                for t in ["a", "b", "ab"] {
+                    next.push(if s.is_empty() {
+                        t.to_owned()
+                    } else {
+                        format!("{s}.{t}")
+                    });
+                }
+            }
+            subjects.extend(next);
+        }
+        for p in patterns.iter().filter(|p| !p.is_empty()) {
+            for s in subjects.iter().filter(|s| !s.is_empty()) {
+                assert_eq!(matches(p, s), matches_by_split(p, s), "{p} vs {s}");
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -105,7 +105,8 @@ pub(crate) struct Worker {
         mpsc::UnboundedSender<SendFailure>,
         mpsc::UnboundedReceiver<SendFailure>,
     ),
-    kind_tokens: HashMap<&'static str, Token>,
+    /// The events subject of each kind, built once per kind.
+    kind_subjects: HashMap<&'static str, String>,
     metrics: WorkerMetrics,
 }
 
@@ -223,7 +224,7 @@ impl Worker {
             syncs: 0,
             polls: 0,
             send_failures: mpsc::unbounded_channel(),
-            kind_tokens: HashMap::new(),
+            kind_subjects: HashMap::new(),
             metrics: WorkerMetrics::new(&handle.tenant, &handle.pbx),
         };
         Ok((worker, handle))
@@ -609,12 +610,15 @@ impl Worker {
             traceparent: "",
         };
         let envelope = envelope(&stamp, source, ctx, kind);
-        let token = self
-            .kind_tokens
+        let (subjects, tenant, pbx) = (&self.subjects, &self.tenant, &self.pbx);
+        let subject = self
+            .kind_subjects
             .entry(name)
-            .or_insert_with(|| Token::new(name).expect("kind names are subject tokens"))
+            .or_insert_with(|| {
+                let token = Token::new(name).expect("kind names are subject tokens");
+                subjects.events(tenant, pbx, &token)
+            })
             .clone();
-        let subject = self.subjects.events(&self.tenant, &self.pbx, &token);
         let msg_id = format!("{}.{}.{}.{}", self.tenant, self.pbx, self.epoch, self.seq);
         let Ok(msg) = Outgoing::new(envelope.encode_to_vec()).with_msg_id(&msg_id) else {
             return;
