@@ -9,30 +9,6 @@ use ringside_ami::codec::{AmiCodec, decode_all};
 use ringside_ami::{Message, MessageKind};
 use tokio_util::codec::Decoder;
 
-/// Counts messages the simplest way that can work on this corpus: the banner
-/// line, then blocks of non-empty lines separated by empty lines, where a line
-/// is split on "\r\n" and a trailing "\n" stripped (corpus README, item 3).
-fn independent_count(bytes: &[u8]) -> usize {
-    let text = String::from_utf8_lossy(bytes);
-    let mut lines = text.split("\r\n");
-    let mut count = usize::from(
-        lines
-            .next()
-            .is_some_and(|b| b.starts_with("Asterisk Call Manager/")),
-    );
-    let mut in_block = false;
-    for line in lines {
-        let line = line.strip_suffix('\n').unwrap_or(line);
-        if line.is_empty() {
-            in_block = false;
-        } else if !in_block {
-            in_block = true;
-            count += 1;
-        }
-    }
-    count
-}
-
 fn decode_in_chunks(bytes: &[u8], chunk: usize) -> Vec<Message> {
     let mut codec = AmiCodec::new();
     let mut buf = BytesMut::new();
@@ -58,7 +34,11 @@ fn every_transcript_decodes_without_error_and_counts_match() {
             .into_iter()
             .map(|m| m.unwrap_or_else(|e| panic!("{name}: {e}")))
             .collect();
-        assert_eq!(messages.len(), independent_count(&bytes), "{name}");
+        assert_eq!(
+            messages.len(),
+            ringside_testkit::corpus::count_messages(&bytes),
+            "{name}"
+        );
         assert!(messages.iter().all(|m| !m.is_lossy()), "{name}");
         assert_eq!(messages[0].kind(), MessageKind::Banner, "{name}");
     }

@@ -60,3 +60,29 @@ pub fn timing_chunks(name: &str) -> Vec<(usize, usize)> {
         })
         .collect()
 }
+
+/// Counts a transcript's messages the simplest way that can work on this
+/// corpus, without any AMI codec: the banner line, then blocks of non-empty
+/// lines separated by empty lines, where lines are split on "\r\n" and a
+/// trailing "\n" is stripped (corpus README, item 3). The independent count
+/// the decoders are checked against.
+pub fn count_messages(bytes: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines = text.split("\r\n");
+    let mut count = usize::from(
+        lines
+            .next()
+            .is_some_and(|b| b.starts_with("Asterisk Call Manager/")),
+    );
+    let mut in_block = false;
+    for line in lines {
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        if line.is_empty() {
+            in_block = false;
+        } else if !in_block {
+            in_block = true;
+            count += 1;
+        }
+    }
+    count
+}

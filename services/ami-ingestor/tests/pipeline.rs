@@ -158,23 +158,10 @@ async fn actions_are_answered_with_their_list_events_and_dangerous_ones_are_deni
         &PbxId::new("pbx-1").unwrap(),
     );
     let ask = |headers: &[(&str, &str)]| {
-        let request = ActionRequest {
-            headers: headers
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect(),
-            requested_by: "alice@acme".into(),
-            timeout_ms: None,
-        };
-        let bus = test.bus.clone();
-        let subject = subject.clone();
+        let (bus, subject, request) = (test.bus.clone(), subject.clone(), ask_json(headers));
         async move {
             let answer = bus
-                .request(
-                    &subject,
-                    Outgoing::new(serde_json::to_vec(&request).unwrap()),
-                    Duration::from_secs(10),
-                )
+                .request(&subject, request, Duration::from_secs(10))
                 .await
                 .expect("the ingestor answers");
             serde_json::from_slice::<ActionReply>(&answer.payload).unwrap()

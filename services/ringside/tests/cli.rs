@@ -63,31 +63,6 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Counts messages the simplest way that can work on this corpus, without the
-/// codec: the banner line, then blocks of non-empty lines separated by empty
-/// lines, where lines are split on "\r\n" and a trailing "\n" is stripped
-/// (corpus README, item 3).
-fn independent_count(bytes: &[u8]) -> usize {
-    let text = String::from_utf8_lossy(bytes);
-    let mut lines = text.split("\r\n");
-    let mut count = usize::from(
-        lines
-            .next()
-            .is_some_and(|b| b.starts_with("Asterisk Call Manager/")),
-    );
-    let mut in_block = false;
-    for line in lines {
-        let line = line.strip_suffix('\n').unwrap_or(line);
-        if line.is_empty() {
-            in_block = false;
-        } else if !in_block {
-            in_block = true;
-            count += 1;
-        }
-    }
-    count
-}
-
 fn has_header(line: &Value, key: &str) -> bool {
     line["headers"]
         .as_array()
@@ -114,7 +89,11 @@ fn every_corpus_transcript_decodes_to_one_json_line_per_message() {
 
         let lines = stdout_lines(&out);
         let bytes = std::fs::read(&file).unwrap();
-        assert_eq!(lines.len(), independent_count(&bytes), "{name}");
+        assert_eq!(
+            lines.len(),
+            ringside_testkit::corpus::count_messages(&bytes),
+            "{name}"
+        );
         assert_eq!(lines[0]["kind"], "banner", "{name}");
         assert_eq!(lines[0]["name"], "Asterisk Call Manager/11.0.0", "{name}");
         for line in &lines {
@@ -253,7 +232,7 @@ fn a_truncated_transcript_exits_1_with_the_offset_of_the_cut_message() {
     );
     assert_eq!(
         stdout_lines(&out).len(),
-        independent_count(&bytes[..cut_message])
+        ringside_testkit::corpus::count_messages(&bytes[..cut_message])
     );
 }
 
