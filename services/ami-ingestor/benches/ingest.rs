@@ -56,32 +56,44 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
+/// One measurement: `pbxs` simulated PBXs replaying at `speed` each, one
+/// ingestor watching all of them.
 async fn phase(
     test: &TestBus,
     snapshotter: &Snapshotter,
     speed: Speed,
+    pbxs: usize,
     measure: Duration,
 ) -> Figures {
-    let sim = ringside_pbx_sim::start(SimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        username: "bench".into(),
-        secret: "bench".into(),
-        replay: Some(ReplayConfig {
-            path: ringside_testkit::corpus::path(TRANSCRIPT),
-            speed,
-            looped: true,
-        }),
-        ..SimConfig::default()
-    })
+    let sims = ringside_pbx_sim::start_many(
+        SimConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            username: "bench".into(),
+            secret: "bench".into(),
+            replay: Some(ReplayConfig {
+                path: ringside_testkit::corpus::path(TRANSCRIPT),
+                speed,
+                looped: true,
+            }),
+            ..SimConfig::default()
+        },
+        pbxs,
+    )
     .await
-    .expect("the simulator starts");
-    let pbx = PbxSettings::from_url(&format!(
-        "ami://bench:bench@{}?tenant=bench&id=pbx-1",
-        sim.local_addr()
-    ))
-    .unwrap();
+    .expect("the simulators start");
+    let pbx = sims
+        .iter()
+        .enumerate()
+        .map(|(i, sim)| {
+            PbxSettings::from_url(&format!(
+                "ami://bench:bench@{}?tenant=bench&id=pbx-{i}",
+                sim.local_addr()
+            ))
+            .unwrap()
+        })
+        .collect();
     let settings = IngestorSettings {
-        pbx: vec![pbx],
+        pbx,
         ..IngestorSettings::default()
     };
     let shutdown = CancellationToken::new();
@@ -96,7 +108,9 @@ async fn phase(
     let (mut samples, dropped) = drain(snapshotter);
     shutdown.cancel();
     let _ = task.await;
-    sim.shutdown().await;
+    for sim in sims {
+        sim.shutdown().await;
+    }
     samples.sort_by(f64::total_cmp);
     Figures {
         events_per_second: samples.len() as f64 / measure.as_secs_f64(),
@@ -123,23 +137,36 @@ fn recorded_rate() -> f64 {
 
 fn print(label: &str, f: &Figures) {
     println!(
-        "{label:<40} {:>9.0} events/s acked   p50 {:>8.2} ms   p99 {:>8.2} ms   dropped {}",
+        "{label:<46} {:>9.0} events/s acked   p50 {:>8.2} ms   p99 {:>8.2} ms   dropped {}",
         f.events_per_second, f.p50_ms, f.p99_ms, f.dropped
     );
 }
 
-/// Runs the rate sweep on one bus; stops after the first rate that drops.
+/// Runs the rate sweep on one bus, the offered rate split over `pbxs` PBXs;
+/// stops after the first rate that drops or falls short.
 async fn sweep(
     name: &str,
     make: impl AsyncFn() -> TestBus,
     snapshotter: &Snapshotter,
+    pbxs: usize,
     measure: Duration,
 ) {
     let recorded = recorded_rate();
     for target in [10_000.0, 20_000.0, 40_000.0, 80_000.0, 160_000.0, 320_000.0] {
         let bus = make().await;
-        let figures = phase(&bus, snapshotter, Speed::Factor(target / recorded), measure).await;
-        print(&format!("{name}, offered {target:.0}/s"), &figures);
+        let per_pbx = target / pbxs as f64;
+        let figures = phase(
+            &bus,
+            snapshotter,
+            Speed::Factor(per_pbx / recorded),
+            pbxs,
+            measure,
+        )
+        .await;
+        print(
+            &format!("{name}, {pbxs} PBX(s), offered {target:.0}/s"),
+            &figures,
+        );
         if figures.dropped > 0 || figures.events_per_second < target * 0.9 {
             break;
         }
@@ -167,11 +194,14 @@ fn main() {
             let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
             filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
         };
-        if wanted("JetStream") {
-            sweep("JetStream", async || TestBus::nats().await, &snapshotter, measure).await;
-        }
-        if wanted("in-process") {
-            sweep("in-process bus", async || TestBus::in_process(), &snapshotter, measure).await;
+        // One PBX (one worker task: one core at most), then a small fleet.
+        for pbxs in [1, 4] {
+            if wanted("JetStream") {
+                sweep("JetStream", async || TestBus::nats().await, &snapshotter, pbxs, measure).await;
+            }
+            if wanted("in-process") {
+                sweep("in-process", async || TestBus::in_process(), &snapshotter, pbxs, measure).await;
+            }
         }
     });
 }
