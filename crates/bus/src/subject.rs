@@ -266,6 +266,17 @@ impl Subjects {
         )
     }
 
+    /// The tenant and PBX of a per-PBX subject under this root
+    /// (`<root>.<tenant>.<pbx>.…`), as the raw log and the events streams
+    /// carry them.
+    pub fn tenant_and_pbx<'s>(&self, subject: &'s str) -> Option<(&'s str, &'s str)> {
+        let rest = subject
+            .strip_prefix(self.root.as_str())?
+            .strip_prefix('.')?;
+        let mut tokens = rest.splitn(3, '.');
+        Some((tokens.next()?, tokens.next()?))
+    }
+
     /// Request/reply: send an AMI action to one PBX.
     pub fn ami_action(&self, tenant: &TenantId, pbx: &PbxId) -> String {
         format!("{}.{tenant}.{pbx}.ami.action", self.root)
@@ -446,6 +457,20 @@ mod tests {
                 _ => return false,
             }
         }
+    }
+
+    #[test]
+    fn tenant_and_pbx_are_read_back_from_a_subject() {
+        let subjects = Subjects::v1();
+        let (t, p) = (TenantId::new("acme").unwrap(), PbxId::new("pbx-1").unwrap());
+        assert_eq!(
+            subjects.tenant_and_pbx(&subjects.ami_raw(&t, &p)),
+            Some(("acme", "pbx-1"))
+        );
+        assert_eq!(
+            subjects.tenant_and_pbx("other.root.acme.pbx-1.ami.raw"),
+            None
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use ringside_ami_ingestor::actions::{ActionReply, ActionRequest, TenantActionReply};
-use ringside_bus::{Outgoing, PbxId, TenantId};
+use ringside_bus::Outgoing;
 use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{SyncOutcome, SyncReason};
 use ringside_testkit::TestBus;
@@ -103,15 +103,7 @@ async fn events_reach_the_in_process_bus_in_order_with_no_gap() {
 async fn a_restarted_pbx_is_resynchronised_under_a_new_epoch() {
     let test = TestBus::nats().await;
     let sim = sim(5.0, 11).await;
-    let ingestor = Ingestor::spawn(
-        settings(vec![pbx(&sim, "pbx-1")]),
-        test.bus.clone(),
-        test.topology.clone(),
-    );
-    read_events(&test.bus, &test.topology, "pbx-1", WAIT, |seen| {
-        syncs_completed(seen) >= 1
-    })
-    .await;
+    let ingestor = watching(&test, vec![pbx(&sim, "pbx-1")]).await;
     sim.disconnect_all();
     let events = read_events(&test.bus, &test.topology, "pbx-1", WAIT, |seen| {
         syncs_completed(seen) >= 2
@@ -144,19 +136,11 @@ async fn a_restarted_pbx_is_resynchronised_under_a_new_epoch() {
 async fn actions_are_answered_with_their_list_events_and_dangerous_ones_are_denied() {
     let test = TestBus::nats().await;
     let sim = sim(0.0, 3).await;
-    let ingestor = Ingestor::spawn(
-        settings(vec![pbx(&sim, "pbx-1")]),
-        test.bus.clone(),
-        test.topology.clone(),
-    );
-    read_events(&test.bus, &test.topology, "pbx-1", WAIT, |seen| {
-        syncs_completed(seen) >= 1
-    })
-    .await;
-    let subject = test.topology.subjects().ami_action(
-        &TenantId::new(TENANT).unwrap(),
-        &PbxId::new("pbx-1").unwrap(),
-    );
+    let ingestor = watching(&test, vec![pbx(&sim, "pbx-1")]).await;
+    let subject = {
+        let (tenant, pbx) = ids("pbx-1");
+        test.topology.subjects().ami_action(&tenant, &pbx)
+    };
     let ask = |headers: &[(&str, &str)]| {
         let (bus, subject, request) = (test.bus.clone(), subject.clone(), ask_json(headers));
         async move {
@@ -223,19 +207,11 @@ fn ask_json(headers: &[(&str, &str)]) -> Outgoing {
 async fn a_resync_can_be_requested_over_the_bus() {
     let test = TestBus::nats().await;
     let sim = sim(0.0, 4).await;
-    let ingestor = Ingestor::spawn(
-        settings(vec![pbx(&sim, "pbx-1")]),
-        test.bus.clone(),
-        test.topology.clone(),
-    );
-    read_events(&test.bus, &test.topology, "pbx-1", WAIT, |seen| {
-        syncs_completed(seen) >= 1
-    })
-    .await;
-    let subject = test.topology.subjects().ami_resync(
-        &TenantId::new(TENANT).unwrap(),
-        &PbxId::new("pbx-1").unwrap(),
-    );
+    let ingestor = watching(&test, vec![pbx(&sim, "pbx-1")]).await;
+    let subject = {
+        let (tenant, pbx) = ids("pbx-1");
+        test.topology.subjects().ami_resync(&tenant, &pbx)
+    };
     let answer = test
         .bus
         .request(
@@ -272,18 +248,8 @@ async fn a_resync_can_be_requested_over_the_bus() {
 async fn a_tenant_action_reaches_every_pbx_and_a_disconnected_one_answers_not_connected() {
     let test = TestBus::nats().await;
     let (one, two) = (sim(0.0, 21).await, sim(0.0, 22).await);
-    let ingestor = Ingestor::spawn(
-        settings(vec![pbx(&one, "pbx-1"), pbx(&two, "pbx-2")]),
-        test.bus.clone(),
-        test.topology.clone(),
-    );
-    for id in ["pbx-1", "pbx-2"] {
-        read_events(&test.bus, &test.topology, id, WAIT, |seen| {
-            syncs_completed(seen) >= 1
-        })
-        .await;
-    }
-    let tenant = TenantId::new(TENANT).unwrap();
+    let ingestor = watching(&test, vec![pbx(&one, "pbx-1"), pbx(&two, "pbx-2")]).await;
+    let (tenant, _) = ids("pbx-1");
     let fan_out = test.topology.subjects().tenant_action(&tenant);
     let answer = test
         .bus
@@ -316,7 +282,7 @@ async fn a_tenant_action_reaches_every_pbx_and_a_disconnected_one_answers_not_co
     let direct = test
         .topology
         .subjects()
-        .ami_action(&tenant, &PbxId::new("pbx-2").unwrap());
+        .ami_action(&tenant, &ids("pbx-2").1);
     let answer = test
         .bus
         .request(

@@ -81,6 +81,29 @@ impl Ingestor {
     }
 }
 
+/// Starts an ingestor watching `pbxs` and waits until each has completed its
+/// first resync.
+pub async fn watching(test: &ringside_testkit::TestBus, pbxs: Vec<PbxSettings>) -> Ingestor {
+    let ids: Vec<String> = pbxs.iter().map(|p| p.id.clone()).collect();
+    let ingestor = Ingestor::spawn(settings(pbxs), test.bus.clone(), test.topology.clone());
+    for id in &ids {
+        read_events(
+            &test.bus,
+            &test.topology,
+            id,
+            Duration::from_secs(20),
+            |seen| syncs_completed(seen) >= 1,
+        )
+        .await;
+    }
+    ingestor
+}
+
+/// The tenant and id of a test PBX, as subject tokens.
+pub fn ids(pbx: &str) -> (TenantId, PbxId) {
+    (TenantId::new(TENANT).unwrap(), PbxId::new(pbx).unwrap())
+}
+
 /// The name of an event's kind (`ChannelCreated`…).
 pub fn kind(e: &Envelope) -> &'static str {
     ringside_events::kind_name(e.kind.as_ref().unwrap())

@@ -1,9 +1,13 @@
 //! What the commands that talk to the bus share: `--config` and `--nats-url`,
 //! and a small async runtime.
 
+use std::io;
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
+use futures::{Stream, StreamExt};
+use ringside_bus::StartPosition;
 
 use crate::settings::{self, Settings};
 
@@ -41,4 +45,33 @@ pub fn tool_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
+}
+
+/// Where a stream read starts: `--since` back from now, or `otherwise`.
+pub fn start_at(since: Option<Duration>, otherwise: StartPosition) -> StartPosition {
+    match since {
+        Some(back) => StartPosition::FromTime(SystemTime::now() - back),
+        None => otherwise,
+    }
+}
+
+/// The next item, or `None` on Ctrl-C.
+pub async fn next_or_interrupt<S: Stream + Unpin>(items: &mut S) -> Option<S::Item> {
+    tokio::select! {
+        next = items.next() => next,
+        _ = tokio::signal::ctrl_c() => None,
+    }
+}
+
+/// What a write to stdout means for the command: `Ok(true)` go on,
+/// `Ok(false)` stop quietly (the reader went away, as `| head` does).
+///
+/// # Errors
+/// Any other write error.
+pub fn keep_writing(written: io::Result<()>) -> anyhow::Result<bool> {
+    match written {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e).context("writing to stdout"),
+    }
 }

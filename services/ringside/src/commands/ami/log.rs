@@ -6,18 +6,19 @@
 //! was read: `{"tenant","pbx","received_at", "kind","name","headers"}`.
 
 use std::io::{self, Write};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::BytesMut;
-use futures::StreamExt;
 use ringside_ami::AmiCodec;
 use ringside_bus::{PbxId, ReadSpec, StartPosition, StreamRole, TenantId};
 use tokio_util::codec::Decoder;
 
 use super::filter::{HeaderFilter, parse_filter, selected};
 use super::tail::Format;
-use crate::commands::common::{SettingsArgs, tool_runtime};
+use crate::commands::common::{
+    SettingsArgs, keep_writing, next_or_interrupt, start_at, tool_runtime,
+};
 
 /// Print the stored raw AMI stream of a PBX.
 #[derive(Debug, clap::Args)]
@@ -75,31 +76,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let filter = topology
             .subjects()
             .ami_raw_filter(tenant.as_ref(), Some(&pbx));
-        let start = match args.since {
-            Some(back) => StartPosition::FromTime(SystemTime::now() - back),
-            None => StartPosition::All,
-        };
         let mut spec = ReadSpec::new(topology.stream_name(StreamRole::Ami))
-            .start(start)
+            .start(start_at(args.since, StartPosition::All))
             .filter(filter);
         if !args.follow {
             spec = spec.until_caught_up();
         }
         let mut frames = bus.read_stream(spec).await.context("reading the AMI log")?;
         let mut out = io::BufWriter::new(io::stdout().lock());
-        loop {
-            let next = tokio::select! {
-                next = frames.next() => next,
-                _ = tokio::signal::ctrl_c() => None,
-            };
-            let Some(frame) = next else { break };
+        while let Some(frame) = next_or_interrupt(&mut frames).await {
             let frame = frame.context("reading the AMI log")?;
-            // Subject: <root>.<tenant>.<pbx>.ami.raw
-            let mut tokens = frame.subject.rsplit('.').skip(2);
-            let (pbx_name, tenant_name) = (
-                tokens.next().unwrap_or_default(),
-                tokens.next().unwrap_or_default(),
-            );
+            let (tenant_name, pbx_name) = topology
+                .subjects()
+                .tenant_and_pbx(&frame.subject)
+                .unwrap_or_default();
             let mut codec = AmiCodec::without_banner();
             let mut buf = BytesMut::from(&frame.payload[..]);
             let message = match codec.decode_eof(&mut buf) {
@@ -113,7 +103,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 continue;
             }
             let written = match args.format {
-                Format::Ami => out.write_all(&message.to_bytes()),
+                // The frame is stored exactly as the PBX sent it.
+                Format::Ami => out.write_all(&frame.payload),
                 Format::Json => {
                     let line = LogLine {
                         tenant: tenant_name,
@@ -128,15 +119,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         .and_then(|()| out.write_all(b"\n"))
                 }
             };
-            match written.and_then(|()| if args.follow { out.flush() } else { Ok(()) }) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
-                Err(e) => return Err(e).context("writing to stdout"),
+            if !keep_writing(written.and_then(|()| if args.follow { out.flush() } else { Ok(()) }))?
+            {
+                return Ok(());
             }
         }
-        match out.flush() {
-            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
-            _ => Ok(()),
-        }
+        keep_writing(out.flush()).map(|_| ())
     })
 }

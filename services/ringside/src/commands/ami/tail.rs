@@ -143,7 +143,8 @@ async fn tail(args: Args) -> anyhow::Result<()> {
                 }
                 let written = match args.format {
                     Format::Json => write_line(&mut out, &message),
-                    Format::Ami => out.write_all(&message.to_bytes()),
+                    // As received, byte for byte.
+                    Format::Ami => out.write_all(&message.wire()),
                 };
                 // Flush per message when nothing else is queued: a tail is read
                 // live, and a burst still gets one write.

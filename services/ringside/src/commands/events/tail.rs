@@ -3,13 +3,14 @@
 //! now or from a while back.
 
 use std::io::{self, Write};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use futures::StreamExt;
 use ringside_bus::{PbxId, ReadSpec, StartPosition, StreamRole, TenantId, Token};
 
-use crate::commands::common::{SettingsArgs, tool_runtime};
+use crate::commands::common::{
+    SettingsArgs, keep_writing, next_or_interrupt, start_at, tool_runtime,
+};
 
 /// Print normalized events from the bus as JSON Lines.
 #[derive(Debug, clap::Args)]
@@ -61,22 +62,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let (bus, topology) = crate::bus::connect(&settings.bus, "events-tail").await?;
         let filter = topology.subjects().events_filter(tenant.as_ref(), pbx.as_ref(), kind.as_ref());
-        let start = match args.since {
-            Some(back) => StartPosition::FromTime(SystemTime::now() - back),
-            None => StartPosition::New,
-        };
-        let mut spec = ReadSpec::new(topology.stream_name(StreamRole::Events)).start(start).filter(filter);
+        let mut spec = ReadSpec::new(topology.stream_name(StreamRole::Events))
+            .start(start_at(args.since, StartPosition::New))
+            .filter(filter);
         if args.no_follow {
             spec = spec.until_caught_up();
         }
         let mut events = bus.read_stream(spec).await.context("reading the events stream")?;
         let mut out = io::BufWriter::new(io::stdout().lock());
-        loop {
-            let next = tokio::select! {
-                next = events.next() => next,
-                _ = tokio::signal::ctrl_c() => None,
-            };
-            let Some(delivered) = next else { break };
+        while let Some(delivered) = next_or_interrupt(&mut events).await {
             let delivered = delivered.context("reading the events stream")?;
             let line = match ringside_proto::json::to_json("ringside.events.v1.Envelope", &delivered.payload) {
                 Ok(json) => json,
@@ -89,10 +83,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .map_err(io::Error::from)
                 .and_then(|()| out.write_all(b"\n"))
                 .and_then(|()| out.flush());
-            match written {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
-                Err(e) => return Err(e).context("writing to stdout"),
+            if !keep_writing(written)? {
+                break;
             }
         }
         Ok(())
