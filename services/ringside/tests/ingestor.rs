@@ -29,11 +29,12 @@ impl Drop for Proc {
     }
 }
 
-/// `ringside ingestor` with this test's bus prefix and retention (so it uses
+/// The `ringside` binary with this test's bus prefix and retention (so it uses
 /// the same streams the test reads and cleans up).
-fn ingestor(prefix: &str, replica: &str, pbx_url: &str) -> Proc {
-    let child = Command::new(env!("CARGO_BIN_EXE_ringside"))
-        .args(["ingestor", "--pbx", pbx_url, "--nats-url", &nats_url()])
+fn ringside(prefix: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ringside"));
+    command
+        .env("RINGSIDE__BUS__NATS__URL", nats_url())
         .env("RINGSIDE__BUS__PREFIX", prefix)
         .env("RINGSIDE__BUS__RETENTION__STORAGE", "memory")
         .env("RINGSIDE__BUS__RETENTION__EVENTS_MAX_AGE", "1h")
@@ -42,8 +43,15 @@ fn ingestor(prefix: &str, replica: &str, pbx_url: &str) -> Proc {
         .env("RINGSIDE__BUS__RETENTION__AMI_MAX_BYTES", "67108864")
         .env("RINGSIDE__BUS__RETENTION__CALLS_MAX_AGE", "1h")
         .env("RINGSIDE__BUS__RETENTION__PROV_MAX_AGE", "1h")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// `ringside ingestor` as replica `replica`, watching `pbx_url`.
+fn ingestor(prefix: &str, replica: &str, pbx_url: &str) -> Proc {
+    let child = ringside(prefix)
+        .args(["ingestor", "--pbx", pbx_url])
         .env("RINGSIDE__INGESTOR__LEASE__REPLICA_ID", replica)
-        .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -136,5 +144,126 @@ async fn a_killed_owner_hands_its_pbx_to_the_other_replica_within_15_seconds() {
         .expect("the other replica takes the PBX over within 15 s");
     assert!(second.epoch > first.epoch, "a new connection epoch");
     assert_eq!(lease_owner(&test).await.as_deref(), Some(survivor));
+    sim.shutdown().await;
+}
+
+/// Runs a tool to completion and returns its stdout lines.
+fn tool_lines(prefix: &str, args: &[&str]) -> Vec<String> {
+    let out = ringside(prefix).args(args).output().expect("the tool runs");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn events_tail_and_ami_log_read_back_what_the_ingestor_published() {
+    let test = TestBus::nats().await;
+    let prefix = test.prefix().expect("a prefixed test bus").to_string();
+    let sim = ringside_pbx_sim::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        username: "lab".into(),
+        secret: "labsecret".into(),
+        endpoints: 5,
+        trunks: 1,
+        calls_per_second: 20.0,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let url = format!(
+        "ami://lab:labsecret@{}?tenant=acme&id=pbx-1",
+        sim.local_addr()
+    );
+    let _ingestor = ingestor(&prefix, "replica-a", &url);
+
+    // Wait (bounded) until the first resync is on the bus.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let synced = loop {
+        let lines = tool_lines(
+            &prefix,
+            &[
+                "events",
+                "tail",
+                "--tenant",
+                "acme",
+                "--kind",
+                "SyncCompleted",
+                "--since",
+                "1m",
+                "--no-follow",
+            ],
+        );
+        if !lines.is_empty() || tokio::time::Instant::now() > deadline {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let first: serde_json::Value = serde_json::from_str(&synced[0]).expect("a JSON line");
+    assert_eq!(first["tenant"], "acme");
+    assert_eq!(first["pbx"], "pbx-1");
+    assert!(first["syncCompleted"]["lists"].is_array(), "{first}");
+    tokio::time::sleep(Duration::from_secs(1)).await; // some calls happen
+
+    let log = tool_lines(
+        &prefix,
+        &[
+            "ami",
+            "log",
+            "--pbx",
+            "pbx-1",
+            "--exclude",
+            "Event=VarSet,Newexten",
+        ],
+    );
+    assert!(log.len() > 10, "the stored AMI stream: {} lines", log.len());
+    let names: Vec<String> = log
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            assert_eq!(
+                (v["tenant"].as_str(), v["pbx"].as_str()),
+                (Some("acme"), Some("pbx-1"))
+            );
+            v["name"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "FullyBooted"),
+        "the log starts at the login"
+    );
+    assert!(
+        names.iter().any(|n| n == "Newchannel"),
+        "calls are in the log"
+    );
+    assert!(
+        !names.iter().any(|n| n == "VarSet" || n == "Newexten"),
+        "excluded events are left out"
+    );
+
+    let raw = tool_lines(
+        &prefix,
+        &[
+            "ami",
+            "log",
+            "--pbx",
+            "pbx-1",
+            "--format",
+            "ami",
+            "--include",
+            "Event=FullyBooted",
+        ],
+    );
+    assert_eq!(
+        raw.first().map(String::as_str),
+        Some("Event: FullyBooted"),
+        "raw AMI text, as sent"
+    );
     sim.shutdown().await;
 }
