@@ -112,15 +112,6 @@ impl Leases {
         }
     }
 
-    /// Who holds `key` now, if anyone (expired leases included).
-    pub async fn holder(&self, key: &str) -> Result<Option<LeaseValue>, BusError> {
-        Ok(self
-            .kv
-            .get(key)
-            .await?
-            .and_then(|e| serde_json::from_slice(&e.value).ok()))
-    }
-
     /// Keys of every lease (held or expired) under `prefix`.
     pub async fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, BusError> {
         Ok(self

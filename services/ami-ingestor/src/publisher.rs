@@ -138,11 +138,6 @@ impl Publisher {
         self.stats
     }
 
-    /// True while a gap is open (messages are being dropped).
-    pub fn in_gap(&self) -> bool {
-        self.gap_dropped.is_some()
-    }
-
     /// Hands a message over. Returns false when it was dropped: the buffer is
     /// full, or a gap is open.
     pub fn push(&mut self, subject: String, msg: Outgoing) -> bool {

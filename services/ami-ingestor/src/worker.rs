@@ -29,6 +29,7 @@ use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{SyncListResult, SyncOutcome, SyncReason};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::publisher::{Progress, Publisher};
 use crate::settings::{AuthSetting, IngestorSettings, PbxSettings};
@@ -67,12 +68,11 @@ struct ListProgress {
     entries: u32,
 }
 
-/// What the worker hands to its actions endpoint and health reporting.
+/// What the worker hands to its action endpoint.
 #[derive(Clone)]
 pub struct PbxHandle {
     pub tenant: TenantId,
     pub pbx: PbxId,
-    pub name: String,
     pub client: Client,
 }
 
@@ -186,7 +186,6 @@ impl Worker {
         let handle = PbxHandle {
             tenant: tenant.clone(),
             pbx: pbx.clone(),
-            name: spec.display_name().to_owned(),
             client: client.clone(),
         };
         let raw = settings.raw_frames.then(|| {
@@ -230,10 +229,14 @@ impl Worker {
         Ok((worker, handle))
     }
 
-    /// Runs until `shutdown`, then logs off and drains what it holds.
-    pub(crate) async fn run(mut self, shutdown: CancellationToken) {
+    /// Runs until `shutdown`, then logs off and drains what it holds; every
+    /// log line inside carries the PBX's span.
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
         let span = tracing::info_span!("pbx", tenant = %self.tenant, pbx = %self.pbx, host = %self.spec.host);
-        let _guard = span.enter();
+        self.serve(shutdown).instrument(span).await;
+    }
+
+    async fn serve(mut self, shutdown: CancellationToken) {
         let mut poll = tokio::time::interval(self.settings.iax_registry_poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let resync_subject = self.subjects.ami_resync(&self.tenant, &self.pbx);

@@ -224,21 +224,6 @@ impl Client {
         self.state.borrow().clone()
     }
 
-    /// Waits until the client is connected (or closed).
-    pub async fn wait_connected(&self) -> ConnectionState {
-        let mut state = self.state.clone();
-        state
-            .wait_for(|s| {
-                matches!(
-                    s,
-                    ConnectionState::Connected { .. } | ConnectionState::Closed
-                )
-            })
-            .await
-            .map(|s| s.clone())
-            .unwrap_or(ConnectionState::Closed)
-    }
-
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -273,30 +258,10 @@ async fn supervise(
         attempt += 1;
         state.send_replace(ConnectionState::Connecting { attempt });
         // A close (or dropped handles) must not wait for a slow connect.
-        let attempt_result = {
-            let connect = connection::connect(&config);
-            tokio::pin!(connect);
-            loop {
-                tokio::select! {
-                    result = &mut connect => break Some(result),
-                    command = commands.recv() => match command {
-                        Some(Command::Send { reply, .. }) => { let _ = reply.send(Err(SendError::NotConnected)); }
-                        Some(Command::Reconnect(_)) => {}
-                        None | Some(Command::Close) => break None,
-                    },
-                }
-            }
-        };
-        let Some(attempt_result) = attempt_result else {
-            state.send_replace(ConnectionState::Closed);
-            let _ = events
-                .send(ClientEvent::Disconnected {
-                    epoch: None,
-                    reason: DisconnectReason::Closed,
-                    retry_in: None,
-                })
-                .await;
-            return;
+        let Some(attempt_result) =
+            while_disconnected(&mut commands, connection::connect(&config)).await
+        else {
+            return closed(&state, &events, None).await;
         };
         let (ended_epoch, reason) = match attempt_result {
             Ok(session) => {
@@ -332,15 +297,7 @@ async fn supervise(
             }
         };
         if reason == DisconnectReason::Closed {
-            state.send_replace(ConnectionState::Closed);
-            let _ = events
-                .send(ClientEvent::Disconnected {
-                    epoch: ended_epoch,
-                    reason,
-                    retry_in: None,
-                })
-                .await;
-            return;
+            return closed(&state, &events, ended_epoch).await;
         }
         let delay = config.backoff.delay(attempt.max(1));
         tracing::debug!(pbx = %addr, epoch = ended_epoch, reason = %reason, retry_in_ms = delay.as_millis() as u64, "AMI disconnected");
@@ -358,23 +315,48 @@ async fn supervise(
         {
             break;
         }
-        // Wait out the backoff, answering requests with NotConnected and
-        // honouring a close.
-        let wake = Instant::now() + delay;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(wake) => break,
-                command = commands.recv() => match command {
-                    Some(Command::Send { reply, .. }) => { let _ = reply.send(Err(SendError::NotConnected)); }
-                    Some(Command::Reconnect(_)) => {}
-                    None | Some(Command::Close) => {
-                        state.send_replace(ConnectionState::Closed);
-                        let _ = events.send(ClientEvent::Disconnected { epoch: None, reason: DisconnectReason::Closed, retry_in: None }).await;
-                        return;
-                    }
-                },
-            }
+        if while_disconnected(&mut commands, tokio::time::sleep(delay))
+            .await
+            .is_none()
+        {
+            return closed(&state, &events, None).await;
         }
     }
     state.send_replace(ConnectionState::Closed);
+}
+
+/// Runs `work` (a connect attempt, a backoff) while there is no connection:
+/// requests are answered `NotConnected` at once, and a close — or every
+/// handle dropped — wins. `None` when the client was closed.
+async fn while_disconnected<T>(
+    commands: &mut mpsc::Receiver<Command>,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            result = &mut work => return Some(result),
+            command = commands.recv() => match command {
+                Some(Command::Send { reply, .. }) => { let _ = reply.send(Err(SendError::NotConnected)); }
+                Some(Command::Reconnect(_)) => {}
+                None | Some(Command::Close) => return None,
+            },
+        }
+    }
+}
+
+/// The client's end: state `Closed` and a last `Disconnected { Closed }`.
+async fn closed(
+    state: &watch::Sender<ConnectionState>,
+    events: &mpsc::Sender<ClientEvent>,
+    epoch: Option<u64>,
+) {
+    state.send_replace(ConnectionState::Closed);
+    let _ = events
+        .send(ClientEvent::Disconnected {
+            epoch,
+            reason: DisconnectReason::Closed,
+            retry_in: None,
+        })
+        .await;
 }
