@@ -176,7 +176,15 @@ pub trait Consumer: Send {
     /// # Errors
     /// [`BusError::Unavailable`] / [`BusError::Timeout`] when the bus is away (the
     /// consumer stays usable); [`BusError::Closed`].
-    async fn next(&mut self) -> Result<Delivery, BusError>;
+    async fn next(&mut self) -> Result<Delivery, BusError> {
+        // Long waits are a sequence of bounded ones (a NATS pull has a
+        // server-side expiry).
+        loop {
+            if let Some(delivery) = self.next_within(Duration::from_secs(30)).await? {
+                return Ok(delivery);
+            }
+        }
+    }
 
     /// The next delivery if one is available within `wait`, else `None`. With a
     /// zero `wait` it only takes what is already there: a steppable loop's

@@ -941,14 +941,6 @@ impl Consumer for MemConsumer {
         &self.name
     }
 
-    async fn next(&mut self) -> Result<Delivery, BusError> {
-        loop {
-            if let Some(delivery) = self.next_within(Duration::from_secs(3600)).await? {
-                return Ok(delivery);
-            }
-        }
-    }
-
     async fn next_within(&mut self, wait: Duration) -> Result<Option<Delivery>, BusError> {
         let give_up = Instant::now() + wait;
         loop {

@@ -847,7 +847,7 @@ impl NatsConsumer {
     }
 }
 
-/// The longest single pull; `next` repeats pulls of this length.
+/// The longest single server-side pull.
 const MAX_PULL_WAIT: Duration = Duration::from_secs(30);
 /// The shortest wait worth a server-side pull (shorter waits only take what is
 /// already there).
@@ -857,14 +857,6 @@ const MIN_PULL_WAIT: Duration = Duration::from_millis(10);
 impl Consumer for NatsConsumer {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    async fn next(&mut self) -> Result<Delivery, BusError> {
-        loop {
-            if let Some(delivery) = self.next_within(MAX_PULL_WAIT).await? {
-                return Ok(delivery);
-            }
-        }
     }
 
     async fn next_within(&mut self, wait: Duration) -> Result<Option<Delivery>, BusError> {
