@@ -73,6 +73,26 @@ async fn lease_owner(test: &TestBus) -> Option<String> {
     value["owner"].as_str().map(str::to_owned)
 }
 
+/// A small simulated PBX and its `ami://` URL (tenant `acme`, id `pbx-1`).
+async fn small_pbx(calls_per_second: f64) -> (ringside_pbx_sim::Simulator, String) {
+    let sim = ringside_pbx_sim::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        username: "lab".into(),
+        secret: "labsecret".into(),
+        endpoints: 5,
+        trunks: 1,
+        calls_per_second,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let url = format!(
+        "ami://lab:labsecret@{}?tenant=acme&id=pbx-1",
+        sim.local_addr()
+    );
+    (sim, url)
+}
+
 type Events =
     futures::stream::BoxStream<'static, Result<ringside_bus::Delivered, ringside_bus::BusError>>;
 
@@ -94,21 +114,7 @@ async fn next_connected(events: &mut Events, within: Duration) -> Option<Envelop
 async fn a_killed_owner_hands_its_pbx_to_the_other_replica_within_15_seconds() {
     let test = TestBus::nats().await;
     let prefix = test.prefix().expect("a prefixed test bus").to_string();
-    let sim = ringside_pbx_sim::start(SimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        username: "lab".into(),
-        secret: "labsecret".into(),
-        endpoints: 5,
-        trunks: 1,
-        calls_per_second: 0.0,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let url = format!(
-        "ami://lab:labsecret@{}?tenant=acme&id=pbx-1",
-        sim.local_addr()
-    );
+    let (sim, url) = small_pbx(0.0).await;
     let mut a = ingestor(&prefix, "replica-a", &url);
     let mut b = ingestor(&prefix, "replica-b", &url);
 
@@ -166,21 +172,7 @@ fn tool_lines(prefix: &str, args: &[&str]) -> Vec<String> {
 async fn events_tail_and_ami_log_read_back_what_the_ingestor_published() {
     let test = TestBus::nats().await;
     let prefix = test.prefix().expect("a prefixed test bus").to_string();
-    let sim = ringside_pbx_sim::start(SimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        username: "lab".into(),
-        secret: "labsecret".into(),
-        endpoints: 5,
-        trunks: 1,
-        calls_per_second: 20.0,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let url = format!(
-        "ami://lab:labsecret@{}?tenant=acme&id=pbx-1",
-        sim.local_addr()
-    );
+    let (sim, url) = small_pbx(20.0).await;
     let _ingestor = ingestor(&prefix, "replica-a", &url);
 
     // Wait (bounded) until the first resync is on the bus.

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -17,40 +16,9 @@ use tokio_util::codec::Framed;
 pub const USER: &str = "lab";
 pub const SECRET: &str = "labsecret";
 
-/// The corpus directory: `RINGSIDE_AMI_CORPUS`, or `shared/ami-corpus`
-/// beside the repository checkout.
-pub fn corpus_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("RINGSIDE_AMI_CORPUS") {
-        return PathBuf::from(dir);
-    }
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/ami-corpus");
-    assert!(
-        dir.is_dir(),
-        "AMI corpus not found at {} (set RINGSIDE_AMI_CORPUS)",
-        dir.display()
-    );
-    dir
-}
-
-/// Every `.ami` transcript as (name, bytes), sorted by name.
-pub fn corpus_transcripts() -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<_> = std::fs::read_dir(corpus_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ami"))
-        .map(|p| {
-            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&p).unwrap())
-        })
-        .collect();
-    out.sort();
-    assert!(
-        out.len() >= 9,
-        "expected the whole corpus, found {}",
-        out.len()
-    );
-    out
-}
+/// The corpus lives in the shared test kit.
+#[allow(unused_imports)] // not every test binary uses both
+pub use ringside_testkit::corpus::{dir as corpus_dir, transcripts as corpus_transcripts};
 
 /// Decodes a transcript into its messages (banner included).
 pub fn decode(bytes: &[u8]) -> Vec<Message> {
