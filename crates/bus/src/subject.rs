@@ -297,6 +297,12 @@ impl Subjects {
         format!("{}.{tenant}.view.{view}", self.root)
     }
 
+    /// Request/reply: the state service's snapshot of a tenant's live views
+    /// (see docs/live-views.md for the JSON both ways).
+    pub fn state_snapshot(&self, tenant: &TenantId) -> String {
+        format!("{}.{tenant}.state.snapshot", self.root)
+    }
+
     /// Call records of a tenant, for rating.
     pub fn calls_completed(&self, tenant: &TenantId) -> String {
         format!("{}.{tenant}.calls.completed", self.root)
