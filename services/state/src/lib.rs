@@ -22,10 +22,15 @@
 //! * `pbx` (private): one PBX's view and how each kind changes it;
 //! * [`replay`]: AMI transcript → envelopes → projection.
 
+pub mod deltas;
+pub mod engine;
 mod pbx;
+mod persist;
 pub mod projection;
+pub mod records;
 pub mod replay;
 pub mod views;
 
+pub use engine::{Engine, Output};
 pub use projection::{Applied, Projection};
 pub use views::Snapshot;

@@ -14,6 +14,8 @@ use ringside_proto::events::v1::{
     QueueMember as PbQueueMember, RegistrationStatus,
 };
 
+use serde::{Deserialize, Serialize};
+
 use crate::views::{
     Bridge, Call, CallState, Channel, Conference, Contact, Endpoint, EndpointStatus, Participant,
     Queue, QueueCaller, QueueMember, Snapshot, Trunk, TrunkKind,
@@ -54,26 +56,28 @@ impl Part {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct EndpointRec {
     aors: Vec<String>,
     trunk: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct DeviceRec {
+    #[serde(with = "crate::persist::proto_enum")]
     state: DeviceState,
     raw: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct ContactRec {
     endpoint: String,
     contact: Contact,
+    #[serde(with = "crate::persist::proto_enum")]
     status: ContactStatus,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct QueueRec {
     strategy: String,
     members: BTreeMap<String, QueueMember>,
@@ -82,21 +86,23 @@ struct QueueRec {
     abandoned: u32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct ConfRec {
     locked: bool,
     participants: BTreeMap<String, Participant>,
 }
 
 /// The live (or staged) views of one PBX.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct PbxView {
     tenant: String,
     pbx: String,
     endpoints: BTreeMap<String, EndpointRec>,
     devices: BTreeMap<String, DeviceRec>,
+    #[serde(with = "crate::persist::pairs")]
     contacts: BTreeMap<(String, String), ContactRec>,
     /// PJSIP/SIP `PeerStatus` by peer (`PJSIP/1001`).
+    #[serde(with = "crate::persist::proto_enum_map")]
     peers: BTreeMap<String, PeerStatus>,
     registrations: BTreeMap<String, Trunk>,
     /// Client URI of each PJSIP registration (to match `Registry` events).
@@ -750,6 +756,23 @@ impl PbxView {
         self.conferences.get_mut(room)?.participants.get_mut(id)
     }
 
+    /// The trunk a channel belongs to, from its name (`PJSIP/gw1-0000002a`):
+    /// a PJSIP endpoint with outbound auth or an outbound registration of
+    /// that name, or any IAX2 peer (IAX2 is only used between servers).
+    fn trunk_of_channel(&self, channel: &str) -> Option<String> {
+        let (device, _) = channel.rsplit_once('-')?;
+        let (tech, name) = device.split_once('/')?;
+        let trunk = match tech {
+            "PJSIP" => {
+                self.endpoints.get(name).is_some_and(|e| e.trunk)
+                    || self.registrations.contains_key(name)
+            }
+            "IAX2" => true,
+            _ => false,
+        };
+        trunk.then(|| name.to_owned())
+    }
+
     /// Appends this PBX's views to `out`.
     pub(crate) fn snapshot_into(&self, out: &mut Snapshot) {
         let mut channels_per_device: BTreeMap<&str, u32> = BTreeMap::new();
@@ -836,6 +859,16 @@ impl PbxView {
             } else {
                 CallState::Ringing
             };
+            let trunk_legs: Vec<(usize, String)> = legs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| self.trunk_of_channel(&c.name).map(|t| (i, t)))
+                .collect();
+            let direction = match trunk_legs.first() {
+                Some((0, _)) => "inbound",
+                Some(_) => "outbound",
+                None => "internal",
+            };
             let answer_ms = if legs.len() == 1 {
                 first.answered_ms
             } else {
@@ -849,6 +882,8 @@ impl PbxView {
                 from: first.caller_num.clone(),
                 to,
                 state,
+                direction: direction.to_owned(),
+                trunk: trunk_legs.into_iter().next().map(|(_, t)| t).unwrap_or_default(),
                 start_ms: legs.iter().filter_map(|c| c.created_ms).min(),
                 answer_ms,
             });

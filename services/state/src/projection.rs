@@ -23,6 +23,8 @@ use std::collections::BTreeMap;
 use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{Envelope, SyncCompleted, SyncOutcome};
 
+use serde::{Deserialize, Serialize};
+
 use crate::pbx::{Part, PbxView};
 use crate::views::{PbxStatus, Snapshot};
 
@@ -40,7 +42,7 @@ pub enum Applied {
     NoKind,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct PbxState {
     epoch: u64,
     sequence: u64,
@@ -53,8 +55,9 @@ struct PbxState {
 }
 
 /// The views of every PBX seen in the stream.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Projection {
+    #[serde(with = "crate::persist::pairs")]
     pbxs: BTreeMap<(String, String), PbxState>,
 }
 
@@ -160,6 +163,11 @@ impl Projection {
         out
     }
 
+    /// The PBXs seen, as (tenant, pbx).
+    pub fn pbx_ids(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pbxs.keys().map(|(t, p)| (t.as_str(), p.as_str()))
+    }
+
     /// The views of one PBX (empty when it was never seen).
     pub fn snapshot_of(&self, tenant: &str, pbx: &str) -> Snapshot {
         let mut out = Snapshot::default();
@@ -199,7 +207,7 @@ fn failed_parts(done: &SyncCompleted) -> Vec<Part> {
 
 /// The event's time in Unix milliseconds: Asterisk's own timestamp when it
 /// sent one, else when the ingestor read it, else 0.
-fn event_time_ms(env: &Envelope) -> i64 {
+pub(crate) fn event_time_ms(env: &Envelope) -> i64 {
     let ts = env.pbx_time.as_ref().or(env.received_at.as_ref());
     match ts {
         Some(t) => t.seconds * 1000 + i64::from(t.nanos) / 1_000_000,

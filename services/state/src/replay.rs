@@ -22,9 +22,12 @@
 //! * `Disconnected` after every transcript but the last.
 //!
 //! Times: a transcript has no per-message clock (the lab sets
-//! `timestampevents = no`), so `received_at` is synthetic: the connection's
-//! epoch in hours after the Unix epoch plus one millisecond per sequence.
-//! Orders and durations between events are meaningful only as such.
+//! `timestampevents = no`). With its recorded TCP reads
+//! ([`Replayer::transcript_timed`], the corpus's `NAME.timing.jsonl`) a
+//! message's `received_at` is when the read that completed it happened,
+//! counted from the connection's epoch in hours after the Unix epoch, so
+//! durations are real. Without, it is synthetic: the epoch's hour plus one
+//! millisecond per sequence, meaningful only as an order.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -33,7 +36,8 @@ use ringside_events::{Ctx, Normalizer, Stamp, envelope, lifecycle};
 use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{Envelope, SyncListResult, SyncOutcome, SyncReason};
 
-use crate::Projection;
+use crate::records::CallRecord;
+use crate::{Engine, Projection};
 
 /// The resync list actions a monitor sends, by their lower-case name (the
 /// tail of the corpus ActionIDs) and the name the normalizer expects.
@@ -87,7 +91,13 @@ pub struct Replayer {
     epoch: u64,
     sequence: u64,
     normalizer: Normalizer,
-    projection: Projection,
+    engine: Engine,
+    /// Per message of the connection being replayed: milliseconds since the
+    /// connection started (from its TCP reads), when known.
+    times: Vec<u64>,
+    /// The time of the message being replayed.
+    now_ms: Option<u64>,
+    records: Vec<CallRecord>,
     envelopes: Vec<Envelope>,
     keep_envelopes: bool,
     stats: ReplayStats,
@@ -101,7 +111,10 @@ impl Replayer {
             epoch: 0,
             sequence: 0,
             normalizer: Normalizer::new(),
-            projection: Projection::new(),
+            engine: Engine::new(),
+            times: Vec::new(),
+            now_ms: None,
+            records: Vec::new(),
             envelopes: Vec::new(),
             keep_envelopes: false,
             stats: ReplayStats::default(),
@@ -116,18 +129,38 @@ impl Replayer {
 
     /// Decodes one transcript's bytes and replays it as a connection.
     pub fn transcript(&mut self, bytes: &[u8]) {
+        self.transcript_timed(bytes, &[]);
+    }
+
+    /// [`Replayer::transcript`] with the transcript's recorded TCP reads as
+    /// (milliseconds since connect, byte offset, length): each message is
+    /// timed by the read that completed it.
+    pub fn transcript_timed(&mut self, bytes: &[u8], reads: &[(f64, usize, usize)]) {
         let (decoded, io_error) = ringside_ami::codec::decode_all(bytes);
         if io_error.is_some() {
             self.stats.truncated += 1;
         }
         let mut messages = Vec::with_capacity(decoded.len());
+        let mut end = 0usize;
+        self.times.clear();
         for m in decoded {
             match m {
-                Ok(m) => messages.push(m),
+                Ok(m) => {
+                    end += m.wire().len();
+                    if !reads.is_empty() {
+                        let read = reads
+                            .iter()
+                            .find(|(_, offset, len)| offset + len >= end)
+                            .or(reads.last());
+                        self.times.push(read.map_or(0, |r| r.0 as u64));
+                    }
+                    messages.push(m);
+                }
                 Err(_) => self.stats.decode_errors += 1,
             }
         }
         self.connection(&messages);
+        self.times.clear();
     }
 
     /// Replays one connection's messages (banner first).
@@ -164,6 +197,7 @@ impl Replayer {
         self.epoch += 1;
         self.sequence = 0;
         self.normalizer = Normalizer::new();
+        self.now_ms = self.times.get(login).copied();
         self.emit(lifecycle::connected(&banner, None), None, &Ctx::live());
 
         let last_list = messages
@@ -184,6 +218,7 @@ impl Replayer {
         // Per list action id: its action, response and entry count.
         let mut lists: Vec<(String, &'static str, Option<&Message>, u32)> = Vec::new();
         for (i, msg) in messages.iter().enumerate().skip(login + 1) {
+            self.now_ms = self.times.get(i).copied();
             let in_sync = last_list.is_some_and(|last| i <= last);
             let list = msg.action_id().and_then(|id| Some((id, list_action(id)?)));
             match (in_sync, list) {
@@ -235,7 +270,7 @@ impl Replayer {
                     &Ctx::sync(&sync_id, ""),
                 );
             }
-            if !observe(i, &self.projection) {
+            if !observe(i, self.engine.projection()) {
                 return;
             }
         }
@@ -252,7 +287,7 @@ impl Replayer {
         self.sequence += 1;
         let received_at = UNIX_EPOCH
             + Duration::from_secs(self.epoch * 3600)
-            + Duration::from_millis(self.sequence);
+            + Duration::from_millis(self.now_ms.unwrap_or(self.sequence));
         let stamp = Stamp {
             tenant: &self.tenant,
             pbx: &self.pbx,
@@ -262,7 +297,8 @@ impl Replayer {
             traceparent: "",
         };
         let env = envelope(&stamp, source, ctx, kind);
-        self.projection.apply(&env);
+        let out = self.engine.apply(&env);
+        self.records.extend(out.records);
         self.stats.envelopes += 1;
         if self.keep_envelopes {
             self.envelopes.push(env);
@@ -270,11 +306,21 @@ impl Replayer {
     }
 
     pub fn projection(&self) -> &Projection {
-        &self.projection
+        self.engine.projection()
     }
 
     pub fn into_projection(self) -> Projection {
-        self.projection
+        self.engine.projection().clone()
+    }
+
+    /// The engine (projection, delta sequences, notes).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The call records of the calls that ended so far.
+    pub fn records(&self) -> &[CallRecord] {
+        &self.records
     }
 
     /// The envelopes made so far (only with [`Replayer::keeping_envelopes`]).
@@ -290,12 +336,47 @@ impl Replayer {
 /// Replays successive connections of one PBX: each transcript is a
 /// connection, with a `Disconnected` between two of them.
 pub fn replay(transcripts: &[&[u8]], tenant: &str, pbx: &str) -> Replayer {
+    let untimed: Vec<(&[u8], &[(f64, usize, usize)])> =
+        transcripts.iter().map(|t| (*t, &[][..])).collect();
+    replay_timed(&untimed, tenant, pbx)
+}
+
+/// [`replay`] with each transcript's recorded TCP reads (see
+/// [`Replayer::transcript_timed`]; an empty list for an untimed one).
+pub fn replay_timed(
+    transcripts: &[(&[u8], &[(f64, usize, usize)])],
+    tenant: &str,
+    pbx: &str,
+) -> Replayer {
     let mut r = Replayer::new(tenant, pbx);
-    for (i, bytes) in transcripts.iter().enumerate() {
+    for (i, (bytes, reads)) in transcripts.iter().enumerate() {
         if i > 0 {
             r.disconnected("transcript ended");
         }
-        r.transcript(bytes);
+        r.transcript_timed(bytes, reads);
     }
     r
+}
+
+/// Parses a `NAME.timing.jsonl` file's text (one `{"t_ms", "offset",
+/// "len"}` object per TCP read) into (t_ms, offset, len).
+///
+/// # Errors
+/// The line number and what is wrong with it.
+pub fn parse_reads(text: &str) -> Result<Vec<(f64, usize, usize)>, String> {
+    #[derive(serde::Deserialize)]
+    struct Read {
+        t_ms: f64,
+        offset: usize,
+        len: usize,
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str::<Read>(l)
+                .map(|r| (r.t_ms, r.offset, r.len))
+                .map_err(|e| format!("line {}: {e}", i + 1))
+        })
+        .collect()
 }

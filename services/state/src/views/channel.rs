@@ -1,7 +1,7 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A live channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Channel {
     pub tenant: String,
     pub pbx: String,
@@ -31,7 +31,7 @@ pub struct Channel {
 }
 
 /// The state of a call as a whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallState {
     /// Not answered yet.
@@ -42,7 +42,7 @@ pub enum CallState {
 }
 
 /// The channels that share a linkedid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Call {
     pub tenant: String,
     pub pbx: String,
@@ -55,6 +55,11 @@ pub struct Call {
     /// What the originating leg dialed.
     pub to: String,
     pub state: CallState,
+    /// `inbound` (the first leg came in on a trunk), `outbound` (a later
+    /// leg went out on a trunk) or `internal` (no trunk leg).
+    pub direction: String,
+    /// The trunk the call uses (its endpoint or peer name), empty when none.
+    pub trunk: String,
     pub start_ms: Option<i64>,
     pub answer_ms: Option<i64>,
 }

@@ -1,7 +1,7 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What an endpoint is doing, from its device state and its contacts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndpointStatus {
     /// Registered / reachable and idle (`Not in use`).
@@ -20,7 +20,7 @@ pub enum EndpointStatus {
 }
 
 /// A registered contact of an endpoint (PJSIP).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
     pub aor: String,
     pub uri: String,
@@ -32,7 +32,7 @@ pub struct Contact {
 
 /// An extension or agent (PJSIP endpoint without outbound auth, SIP or IAX2
 /// peer that is not a trunk).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     pub tenant: String,
     pub pbx: String,

@@ -20,10 +20,10 @@ pub use endpoint::{Contact, Endpoint, EndpointStatus};
 pub use queue::{Queue, QueueCaller, QueueMember};
 pub use trunk::{Trunk, TrunkKind};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The state of one PBX's connection as the views know it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PbxStatus {
     pub tenant: String,
     pub pbx: String,
@@ -39,7 +39,7 @@ pub struct PbxStatus {
 }
 
 /// All views of some PBXs at one point of the stream.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub pbxs: Vec<PbxStatus>,
     pub endpoints: Vec<Endpoint>,

@@ -1,7 +1,7 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A queue member.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueMember {
     pub interface: String,
     pub name: String,
@@ -17,7 +17,7 @@ pub struct QueueMember {
 }
 
 /// A caller waiting in a queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueCaller {
     pub channel: String,
     pub uniqueid: String,
@@ -27,7 +27,7 @@ pub struct QueueCaller {
 }
 
 /// A queue with its members and waiting callers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Queue {
     pub tenant: String,
     pub pbx: String,

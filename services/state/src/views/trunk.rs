@@ -1,7 +1,7 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What kind of trunk object an entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TrunkKind {
     /// A PJSIP outbound registration (`carrier-reg`).
@@ -14,8 +14,20 @@ pub enum TrunkKind {
     Iax2Registration,
 }
 
+impl TrunkKind {
+    /// The serde name (`pjsip_registration`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrunkKind::PjsipRegistration => "pjsip_registration",
+            TrunkKind::PjsipEndpoint => "pjsip_endpoint",
+            TrunkKind::Iax2Peer => "iax2_peer",
+            TrunkKind::Iax2Registration => "iax2_registration",
+        }
+    }
+}
+
 /// A trunk: a registration or a peer towards a carrier, branch or customer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trunk {
     pub tenant: String,
     pub pbx: String,

@@ -1,0 +1,241 @@
+//! The engine: the projection plus what the service publishes from it —
+//! numbered deltas and call records — and the state a snapshot persists.
+//!
+//! Like the projection it is pure and synchronous: `apply` takes one
+//! envelope and returns what to publish. The service, `ringside replay` and
+//! the tests drive the same engine, so "restart from a snapshot and replay"
+//! is checked on exactly the code that runs.
+//!
+//! Determinism is what makes restarts invisible to clients: the deltas (and
+//! their sequence numbers) and records that follow from a persisted engine
+//! and a run of envelopes are always the same, so after a restart the
+//! service re-publishes what it had published before the crash with the
+//! same numbers, and clients drop what they already have.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use ringside_proto::events::v1::Envelope;
+use ringside_proto::events::v1::envelope::Kind;
+
+use crate::deltas::{self, Delta, Entry, Published, View};
+use crate::projection::event_time_ms;
+use crate::records::{self, CallNotes, CallRecord};
+use crate::views::Snapshot;
+use crate::{Applied, Projection};
+
+/// What one envelope produced.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub applied: Applied,
+    /// In the tenant's sequence order.
+    pub deltas: Vec<Delta>,
+    /// Calls that ended with this envelope.
+    pub records: Vec<CallRecord>,
+}
+
+/// The persisted part of an [`Engine`] (what a snapshot holds).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Persisted {
+    projection: Projection,
+    /// Last delta sequence per tenant.
+    seqs: BTreeMap<String, u64>,
+    /// Notes of calls in progress, by (tenant, pbx, linkedid).
+    #[serde(with = "crate::persist::pairs")]
+    notes: BTreeMap<(String, String, String), CallNotes>,
+    /// The last stream sequence applied (set by the service).
+    stream_seq: u64,
+}
+
+/// Projection + deltas + call records.
+#[derive(Debug, Default)]
+pub struct Engine {
+    state: Persisted,
+    /// What was last published per PBX (derived; rebuilt on load).
+    published: BTreeMap<(String, String), Published>,
+}
+
+/// A snapshot that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("unreadable state snapshot: {0}")]
+pub struct LoadError(#[from] serde_json::Error);
+
+impl Engine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies one envelope and says what to publish.
+    pub fn apply(&mut self, env: &Envelope) -> Output {
+        let applied = self.state.projection.apply(env);
+        let mut out = Output {
+            applied,
+            deltas: Vec::new(),
+            records: Vec::new(),
+        };
+        if applied != Applied::Applied {
+            return out;
+        }
+        self.take_notes(env);
+
+        let pbx_key = (env.tenant.clone(), env.pbx.clone());
+        let new = deltas::entries_of(self.state.projection.snapshot_of(&env.tenant, &env.pbx));
+        let old = self.published.remove(&pbx_key).unwrap_or_default();
+        let mut removed = Vec::new();
+        let changes = deltas::diff(&old, &new, &mut removed);
+
+        let seq = self.state.seqs.entry(env.tenant.clone()).or_default();
+        out.deltas = changes
+            .into_iter()
+            .map(|(view, op, key, value)| {
+                *seq += 1;
+                Delta {
+                    tenant: env.tenant.clone(),
+                    seq: *seq,
+                    pbx: env.pbx.clone(),
+                    view,
+                    op,
+                    key,
+                    value,
+                }
+            })
+            .collect();
+
+        for delta in &out.deltas {
+            if let Some(Entry::Call(call)) = &delta.value {
+                self.state
+                    .notes
+                    .entry((env.tenant.clone(), env.pbx.clone(), call.id.clone()))
+                    .or_default()
+                    .saw(call);
+            }
+        }
+        let at = event_time_ms(env);
+        let observed_end = matches!(env.kind, Some(Kind::ChannelHungUp(_)));
+        for entry in removed {
+            if let Entry::Call(call) = entry {
+                let notes = self
+                    .state
+                    .notes
+                    .remove(&(env.tenant.clone(), env.pbx.clone(), call.id.clone()))
+                    .unwrap_or_default();
+                out.records
+                    .push(records::record(&call, &notes, at, !observed_end));
+            }
+        }
+        if matches!(env.kind, Some(Kind::SyncCompleted(_))) {
+            // Notes of calls the resync did not find will never be used.
+            self.state.notes.retain(|(t, p, id), _| {
+                *t != env.tenant
+                    || *p != env.pbx
+                    || new.contains_key(&(View::Calls, id.clone()))
+            });
+        }
+        self.published.insert(pbx_key, new);
+        out
+    }
+
+    /// Records what the views do not keep but a call record needs.
+    fn take_notes(&mut self, env: &Envelope) {
+        let key = |linkedid: &str| (env.tenant.clone(), env.pbx.clone(), linkedid.to_owned());
+        match &env.kind {
+            Some(Kind::DialEnded(d)) => {
+                if let Some(c) = d.caller.as_ref().or(d.destination.as_ref()) {
+                    self.state
+                        .notes
+                        .entry(key(&c.linkedid))
+                        .or_default()
+                        .dialed(d.status());
+                }
+            }
+            Some(Kind::ChannelHungUp(h)) => {
+                if let Some(c) = &h.channel {
+                    let linkedid = if c.linkedid.is_empty() {
+                        &c.uniqueid
+                    } else {
+                        &c.linkedid
+                    };
+                    self.state.notes.entry(key(linkedid)).or_default().hung_up(
+                        c.uniqueid == *linkedid,
+                        h.cause_code,
+                        &h.cause_text,
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The views of a tenant (or one of its PBXs) and the delta sequence
+    /// they include.
+    pub fn snapshot(&self, tenant: &str, pbx: Option<&str>) -> (u64, Snapshot) {
+        let mut out = Snapshot::default();
+        for (t, p) in self.state.projection.pbx_ids() {
+            if t == tenant && pbx.is_none_or(|want| want == p) {
+                merge(&mut out, self.state.projection.snapshot_of(t, p));
+            }
+        }
+        (self.seq(tenant), out)
+    }
+
+    /// The last delta sequence of a tenant (0 before any).
+    pub fn seq(&self, tenant: &str) -> u64 {
+        self.state.seqs.get(tenant).copied().unwrap_or(0)
+    }
+
+    /// The tenants seen.
+    pub fn tenants(&self) -> impl Iterator<Item = &str> {
+        self.state.seqs.keys().map(String::as_str)
+    }
+
+    /// The projection (read-only).
+    pub fn projection(&self) -> &Projection {
+        &self.state.projection
+    }
+
+    /// The last stream sequence applied, as set by [`Engine::set_stream_seq`].
+    pub fn stream_seq(&self) -> u64 {
+        self.state.stream_seq
+    }
+
+    /// Notes the stream sequence of the envelope just applied.
+    pub fn set_stream_seq(&mut self, seq: u64) {
+        self.state.stream_seq = seq;
+    }
+
+    /// The engine's state as bytes (JSON), for a snapshot.
+    pub fn save(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.state).expect("engine state is always serializable")
+    }
+
+    /// An engine from [`Engine::save`]'s bytes.
+    ///
+    /// # Errors
+    /// [`LoadError`] when the bytes are not a saved engine.
+    pub fn load(bytes: &[u8]) -> Result<Self, LoadError> {
+        let state: Persisted = serde_json::from_slice(bytes)?;
+        let published = state
+            .projection
+            .pbx_ids()
+            .map(|(t, p)| {
+                (
+                    (t.to_owned(), p.to_owned()),
+                    deltas::entries_of(state.projection.snapshot_of(t, p)),
+                )
+            })
+            .collect();
+        Ok(Engine { state, published })
+    }
+}
+
+fn merge(into: &mut Snapshot, from: Snapshot) {
+    into.pbxs.extend(from.pbxs);
+    into.endpoints.extend(from.endpoints);
+    into.trunks.extend(from.trunks);
+    into.channels.extend(from.channels);
+    into.calls.extend(from.calls);
+    into.bridges.extend(from.bridges);
+    into.queues.extend(from.queues);
+    into.conferences.extend(from.conferences);
+}
