@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use ringside_proto::events::v1::envelope::Kind;
+
 use crate::views::{Bridge, Call, Channel, Conference, Endpoint, PbxStatus, Queue, Snapshot, Trunk};
 
 /// A view of the live state; the last token of its delta subject.
@@ -54,6 +56,97 @@ impl View {
     }
 }
 
+/// A set of views (a bit per [`View`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewSet(u8);
+
+impl ViewSet {
+    pub const ALL: ViewSet = ViewSet(0xff);
+    pub const NONE: ViewSet = ViewSet(0);
+
+    pub const fn of(views: &[View]) -> ViewSet {
+        let mut bits = 0u8;
+        let mut i = 0;
+        while i < views.len() {
+            bits |= 1 << views[i] as u8;
+            i += 1;
+        }
+        ViewSet(bits)
+    }
+
+    pub fn contains(self, view: View) -> bool {
+        self.0 & (1 << view as u8) != 0
+    }
+
+    /// The views an event of this kind can change. Deriving only those
+    /// after it keeps an event's cost proportional to what it can touch.
+    /// Whatever is not listed (lifecycle, resync, kinds added later) may
+    /// change anything.
+    pub fn affected_by(kind: &Kind) -> ViewSet {
+        use View::*;
+        const PEERS: ViewSet = ViewSet::of(&[Endpoints, Trunks, Calls]);
+        const CHANNELS: ViewSet = ViewSet::of(&[Channels, Calls, Endpoints, Bridges]);
+        const BRIDGES: ViewSet = ViewSet::of(&[Bridges, Channels]);
+        const QUEUES: ViewSet = ViewSet::of(&[Queues]);
+        const CONFERENCES: ViewSet = ViewSet::of(&[Conferences]);
+        match kind {
+            Kind::EndpointListed(_)
+            | Kind::DeviceStateChanged(_)
+            | Kind::PeerStatusChanged(_)
+            | Kind::SipPeerListed(_)
+            | Kind::ContactStatusChanged(_)
+            | Kind::ContactListed(_)
+            | Kind::OutboundRegistrationChanged(_)
+            | Kind::OutboundRegistrationListed(_)
+            | Kind::RegistryEntryListed(_)
+            | Kind::Iax2PeerListed(_)
+            | Kind::Iax2PeerStatusChanged(_) => PEERS,
+            Kind::ChannelCreated(_)
+            | Kind::ChannelStateChanged(_)
+            | Kind::CallerIdChanged(_)
+            | Kind::ConnectedLineChanged(_)
+            | Kind::ChannelHungUp(_)
+            | Kind::DialBegan(_)
+            | Kind::DialEnded(_)
+            | Kind::ChannelHeld(_)
+            | Kind::ChannelUnheld(_)
+            | Kind::BlindTransferred(_)
+            | Kind::AttendedTransferred(_)
+            | Kind::MusicOnHoldStarted(_)
+            | Kind::MusicOnHoldStopped(_)
+            | Kind::Unmapped(_) => CHANNELS,
+            Kind::BridgeCreated(_)
+            | Kind::BridgeEntered(_)
+            | Kind::BridgeLeft(_)
+            | Kind::BridgeDestroyed(_)
+            | Kind::BridgeListed(_) => BRIDGES,
+            Kind::QueueCallerJoined(_)
+            | Kind::QueueCallerLeft(_)
+            | Kind::QueueCallerAbandoned(_)
+            | Kind::QueueMemberAdded(_)
+            | Kind::QueueMemberRemoved(_)
+            | Kind::QueueMemberStatusChanged(_)
+            | Kind::QueueMemberPauseChanged(_)
+            | Kind::AgentCalled(_)
+            | Kind::AgentConnected(_)
+            | Kind::AgentCompleted(_)
+            | Kind::QueueParamsListed(_)
+            | Kind::QueueMemberListed(_)
+            | Kind::QueueEntryListed(_) => QUEUES,
+            Kind::ConfbridgeStarted(_)
+            | Kind::ConfbridgeJoined(_)
+            | Kind::ConfbridgeLeft(_)
+            | Kind::ConfbridgeEnded(_)
+            | Kind::ConfbridgeTalkingChanged(_)
+            | Kind::ConfbridgeMuted(_)
+            | Kind::ConfbridgeUnmuted(_)
+            | Kind::ConfbridgeParticipantListed(_)
+            | Kind::ConfbridgeRoomListed(_) => CONFERENCES,
+            _ => ViewSet::ALL,
+        }
+    }
+}
+
 /// One entry of a view, as published.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -92,8 +185,8 @@ pub struct Delta {
     pub value: Option<Entry>,
 }
 
-/// The derived entries of one PBX as last published, by (view, key).
-pub type Published = BTreeMap<(View, String), Entry>;
+/// The derived entries of one PBX, by view, then key.
+pub type Published = [BTreeMap<String, Entry>; 8];
 
 /// The key of an entry within its PBX and view.
 pub fn key_of(entry: &Entry) -> String {
@@ -109,7 +202,7 @@ pub fn key_of(entry: &Entry) -> String {
     }
 }
 
-/// The entries of a one-PBX snapshot, by (view, key).
+/// The entries of a one-PBX snapshot, by view and key.
 pub fn entries_of(snapshot: Snapshot) -> Published {
     let Snapshot {
         pbxs,
@@ -121,60 +214,62 @@ pub fn entries_of(snapshot: Snapshot) -> Published {
         queues,
         conferences,
     } = snapshot;
-    let all = pbxs
-        .into_iter()
-        .map(|e| (View::Pbxs, Entry::Pbx(e)))
-        .chain(endpoints.into_iter().map(|e| (View::Endpoints, Entry::Endpoint(e))))
-        .chain(trunks.into_iter().map(|e| (View::Trunks, Entry::Trunk(e))))
-        .chain(channels.into_iter().map(|e| (View::Channels, Entry::Channel(e))))
-        .chain(calls.into_iter().map(|e| (View::Calls, Entry::Call(e))))
-        .chain(bridges.into_iter().map(|e| (View::Bridges, Entry::Bridge(e))))
-        .chain(queues.into_iter().map(|e| (View::Queues, Entry::Queue(e))))
-        .chain(conferences.into_iter().map(|e| (View::Conferences, Entry::Conference(e))));
-    all.map(|(view, entry)| ((view, key_of(&entry)), entry))
-        .collect()
+    fn keyed(entries: impl Iterator<Item = Entry>) -> BTreeMap<String, Entry> {
+        entries.map(|e| (key_of(&e), e)).collect()
+    }
+    [
+        keyed(pbxs.into_iter().map(Entry::Pbx)),
+        keyed(endpoints.into_iter().map(Entry::Endpoint)),
+        keyed(trunks.into_iter().map(Entry::Trunk)),
+        keyed(channels.into_iter().map(Entry::Channel)),
+        keyed(calls.into_iter().map(Entry::Call)),
+        keyed(bridges.into_iter().map(Entry::Bridge)),
+        keyed(queues.into_iter().map(Entry::Queue)),
+        keyed(conferences.into_iter().map(Entry::Conference)),
+    ]
 }
 
-/// The changes from `old` to `new`, in (view, key) order, without sequence
-/// numbers (the caller numbers them). Removed entries come back with their
-/// last value in `removed` (call records are made from ended calls).
-pub fn diff(old: &Published, new: &Published, removed: &mut Vec<Entry>) -> Vec<(View, Op, String, Option<Entry>)> {
-    let mut out = Vec::new();
-    let mut a = old.iter().peekable();
+/// One change, before it is numbered.
+pub type Change = (View, Op, String, Option<Entry>);
+
+/// The changes of one view from `old` to `new`, in key order. Removed
+/// entries are handed back whole through `removed` (call records are made
+/// from ended calls).
+pub fn diff(
+    view: View,
+    old: BTreeMap<String, Entry>,
+    new: &BTreeMap<String, Entry>,
+    out: &mut Vec<Change>,
+    removed: &mut Vec<Entry>,
+) {
+    let mut a = old.into_iter().peekable();
     let mut b = new.iter().peekable();
     loop {
-        match (a.peek(), b.peek()) {
+        let order = match (a.peek(), b.peek()) {
             (None, None) => break,
-            (Some((ka, va)), None) => {
-                out.push((ka.0, Op::Remove, ka.1.clone(), None));
-                removed.push((*va).clone());
-                a.next();
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some((ka, _)), Some((kb, _))) => ka.as_str().cmp(kb.as_str()),
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                let (key, value) = a.next().expect("peeked");
+                out.push((view, Op::Remove, key, None));
+                removed.push(value);
             }
-            (None, Some((kb, vb))) => {
-                out.push((kb.0, Op::Upsert, kb.1.clone(), Some((*vb).clone())));
-                b.next();
+            std::cmp::Ordering::Greater => {
+                let (key, value) = b.next().expect("peeked");
+                out.push((view, Op::Upsert, key.clone(), Some(value.clone())));
             }
-            (Some((ka, va)), Some((kb, vb))) => match ka.cmp(kb) {
-                std::cmp::Ordering::Less => {
-                    out.push((ka.0, Op::Remove, ka.1.clone(), None));
-                    removed.push((*va).clone());
-                    a.next();
+            std::cmp::Ordering::Equal => {
+                let (_, va) = a.next().expect("peeked");
+                let (key, vb) = b.next().expect("peeked");
+                if va != *vb {
+                    out.push((view, Op::Upsert, key.clone(), Some(vb.clone())));
                 }
-                std::cmp::Ordering::Greater => {
-                    out.push((kb.0, Op::Upsert, kb.1.clone(), Some((*vb).clone())));
-                    b.next();
-                }
-                std::cmp::Ordering::Equal => {
-                    if va != vb {
-                        out.push((kb.0, Op::Upsert, kb.1.clone(), Some((*vb).clone())));
-                    }
-                    a.next();
-                    b.next();
-                }
-            },
+            }
         }
     }
-    out
 }
 
 /// Applies deltas to a snapshot-derived entry map: what a client does.

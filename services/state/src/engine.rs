@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use ringside_proto::events::v1::Envelope;
 use ringside_proto::events::v1::envelope::Kind;
 
-use crate::deltas::{self, Delta, Entry, Published, View};
+use crate::deltas::{self, Delta, Entry, Published, View, ViewSet};
 use crate::projection::event_time_ms;
 use crate::records::{self, CallNotes, CallRecord};
 use crate::views::Snapshot;
@@ -80,10 +80,24 @@ impl Engine {
         self.take_notes(env);
 
         let pbx_key = (env.tenant.clone(), env.pbx.clone());
-        let new = deltas::entries_of(self.state.projection.snapshot_of(&env.tenant, &env.pbx));
-        let old = self.published.remove(&pbx_key).unwrap_or_default();
+        let views = match &env.kind {
+            // A resync entry goes to the staging view: nothing visible
+            // changes until SyncCompleted swaps it in.
+            Some(Kind::SyncStarted(_) | Kind::SyncCompleted(_)) => ViewSet::ALL,
+            Some(_) if env.sync => ViewSet::NONE,
+            Some(kind) => ViewSet::affected_by(kind),
+            None => ViewSet::NONE,
+        };
+        let new = deltas::entries_of(self.state.projection.views_of(&env.tenant, &env.pbx, views));
+        let published = self.published.entry(pbx_key).or_default();
+        let mut changes = Vec::new();
         let mut removed = Vec::new();
-        let changes = deltas::diff(&old, &new, &mut removed);
+        for (view, new) in View::ALL.into_iter().zip(new) {
+            if views.contains(view) {
+                let old = std::mem::replace(&mut published[view as usize], new);
+                deltas::diff(view, old, &published[view as usize], &mut changes, &mut removed);
+            }
+        }
 
         let seq = self.state.seqs.entry(env.tenant.clone()).or_default();
         out.deltas = changes
@@ -129,10 +143,9 @@ impl Engine {
             self.state.notes.retain(|(t, p, id), _| {
                 *t != env.tenant
                     || *p != env.pbx
-                    || new.contains_key(&(View::Calls, id.clone()))
+                    || published[View::Calls as usize].contains_key(id)
             });
         }
-        self.published.insert(pbx_key, new);
         out
     }
 
@@ -173,7 +186,7 @@ impl Engine {
         let mut out = Snapshot::default();
         for (t, p) in self.state.projection.pbx_ids() {
             if t == tenant && pbx.is_none_or(|want| want == p) {
-                merge(&mut out, self.state.projection.snapshot_of(t, p));
+                out.merge(self.state.projection.snapshot_of(t, p));
             }
         }
         (self.seq(tenant), out)
@@ -227,15 +240,4 @@ impl Engine {
             .collect();
         Ok(Engine { state, published })
     }
-}
-
-fn merge(into: &mut Snapshot, from: Snapshot) {
-    into.pbxs.extend(from.pbxs);
-    into.endpoints.extend(from.endpoints);
-    into.trunks.extend(from.trunks);
-    into.channels.extend(from.channels);
-    into.calls.extend(from.calls);
-    into.bridges.extend(from.bridges);
-    into.queues.extend(from.queues);
-    into.conferences.extend(from.conferences);
 }

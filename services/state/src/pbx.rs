@@ -16,6 +16,7 @@ use ringside_proto::events::v1::{
 
 use serde::{Deserialize, Serialize};
 
+use crate::deltas::{View, ViewSet};
 use crate::views::{
     Bridge, Call, CallState, Channel, Conference, Contact, Endpoint, EndpointStatus, Participant,
     Queue, QueueCaller, QueueMember, Snapshot, Trunk, TrunkKind,
@@ -773,8 +774,33 @@ impl PbxView {
         trunk.then(|| name.to_owned())
     }
 
-    /// Appends this PBX's views to `out`.
-    pub(crate) fn snapshot_into(&self, out: &mut Snapshot) {
+    /// Appends the `views` of this PBX to `out` (the others are not
+    /// derived).
+    pub(crate) fn derive_into(&self, views: ViewSet, out: &mut Snapshot) {
+        if views.contains(View::Endpoints) || views.contains(View::Trunks) {
+            self.derive_endpoints(views, out);
+        }
+        if views.contains(View::Trunks) {
+            out.trunks.extend(self.registrations.values().cloned());
+            out.trunks.extend(self.iax2_peers.values().cloned());
+            out.trunks.extend(self.iax2_registrations.values().cloned());
+        }
+        if views.contains(View::Channels) {
+            out.channels.extend(self.channels.values().cloned());
+        }
+        if views.contains(View::Calls) {
+            self.derive_calls(out);
+        }
+        if views.contains(View::Bridges) {
+            self.derive_bridges(out);
+        }
+        if views.contains(View::Queues) || views.contains(View::Conferences) {
+            self.derive_queues_and_conferences(views, out);
+        }
+    }
+
+    /// Endpoints, and the PJSIP endpoints that are trunks.
+    fn derive_endpoints(&self, views: ViewSet, out: &mut Snapshot) {
         let mut channels_per_device: BTreeMap<&str, u32> = BTreeMap::new();
         for ch in self.channels.values() {
             if let Some((device, _)) = ch.name.rsplit_once('-') {
@@ -796,6 +822,9 @@ impl PbxView {
             );
             let raw = dev.map(|d| d.raw.clone()).unwrap_or_default();
             if rec.trunk {
+                if !views.contains(View::Trunks) {
+                    continue;
+                }
                 let mut t = self.trunk(name.clone(), TrunkKind::PjsipEndpoint);
                 t.status = status_name(status).to_owned();
                 t.status_raw = raw;
@@ -804,7 +833,7 @@ impl PbxView {
                     .map(|c| c.contact.uri.clone())
                     .unwrap_or_default();
                 out.trunks.push(t);
-            } else {
+            } else if views.contains(View::Endpoints) {
                 out.endpoints.push(Endpoint {
                     tenant: self.tenant.clone(),
                     pbx: self.pbx.clone(),
@@ -820,12 +849,10 @@ impl PbxView {
                 });
             }
         }
-        out.trunks.extend(self.registrations.values().cloned());
-        out.trunks.extend(self.iax2_peers.values().cloned());
-        out.trunks.extend(self.iax2_registrations.values().cloned());
-        out.channels.extend(self.channels.values().cloned());
+    }
 
-        // Calls: channels grouped by linkedid.
+    /// Calls: channels grouped by linkedid.
+    fn derive_calls(&self, out: &mut Snapshot) {
         let mut groups: BTreeMap<&str, Vec<&Channel>> = BTreeMap::new();
         for ch in self.channels.values() {
             let key = if ch.linkedid.is_empty() {
@@ -888,7 +915,9 @@ impl PbxView {
                 answer_ms,
             });
         }
+    }
 
+    fn derive_bridges(&self, out: &mut Snapshot) {
         for b in self.bridges.values() {
             let mut b = b.clone();
             b.channels = self
@@ -899,7 +928,10 @@ impl PbxView {
                 .collect();
             out.bridges.push(b);
         }
-        for (name, q) in &self.queues {
+    }
+
+    fn derive_queues_and_conferences(&self, views: ViewSet, out: &mut Snapshot) {
+        for (name, q) in self.queues.iter().filter(|_| views.contains(View::Queues)) {
             out.queues.push(Queue {
                 tenant: self.tenant.clone(),
                 pbx: self.pbx.clone(),
@@ -911,7 +943,11 @@ impl PbxView {
                 abandoned: q.abandoned,
             });
         }
-        for (name, c) in &self.conferences {
+        for (name, c) in self
+            .conferences
+            .iter()
+            .filter(|_| views.contains(View::Conferences))
+        {
             out.conferences.push(Conference {
                 tenant: self.tenant.clone(),
                 pbx: self.pbx.clone(),

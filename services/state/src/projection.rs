@@ -25,6 +25,7 @@ use ringside_proto::events::v1::{Envelope, SyncCompleted, SyncOutcome};
 
 use serde::{Deserialize, Serialize};
 
+use crate::deltas::{View, ViewSet};
 use crate::pbx::{Part, PbxView};
 use crate::views::{PbxStatus, Snapshot};
 
@@ -149,16 +150,8 @@ impl Projection {
     /// The views of every PBX, ordered by tenant and PBX.
     pub fn snapshot(&self) -> Snapshot {
         let mut out = Snapshot::default();
-        for ((tenant, pbx), state) in &self.pbxs {
-            out.pbxs.push(PbxStatus {
-                tenant: tenant.clone(),
-                pbx: pbx.clone(),
-                epoch: state.epoch,
-                sequence: state.sequence,
-                stale: state.stale,
-                syncing: state.staging.is_some(),
-            });
-            state.live.snapshot_into(&mut out);
+        for (tenant, pbx) in self.pbx_ids() {
+            out.merge(self.snapshot_of(tenant, pbx));
         }
         out
     }
@@ -170,17 +163,24 @@ impl Projection {
 
     /// The views of one PBX (empty when it was never seen).
     pub fn snapshot_of(&self, tenant: &str, pbx: &str) -> Snapshot {
+        self.views_of(tenant, pbx, ViewSet::ALL)
+    }
+
+    /// Some views of one PBX (the others left empty): what the engine
+    /// re-derives after an event that can only change those.
+    pub fn views_of(&self, tenant: &str, pbx: &str, views: ViewSet) -> Snapshot {
         let mut out = Snapshot::default();
         if let Some(state) = self.pbxs.get(&(tenant.to_owned(), pbx.to_owned())) {
-            out.pbxs.push(PbxStatus {
-                tenant: tenant.to_owned(),
-                pbx: pbx.to_owned(),
-                epoch: state.epoch,
-                sequence: state.sequence,
-                stale: state.stale,
-                syncing: state.staging.is_some(),
-            });
-            state.live.snapshot_into(&mut out);
+            if views.contains(View::Pbxs) {
+                out.pbxs.push(PbxStatus {
+                    tenant: tenant.to_owned(),
+                    pbx: pbx.to_owned(),
+                    epoch: state.epoch,
+                    stale: state.stale,
+                    syncing: state.staging.is_some(),
+                });
+            }
+            state.live.derive_into(views, &mut out);
         }
         out
     }

@@ -29,8 +29,6 @@ pub struct PbxStatus {
     pub pbx: String,
     /// The connection epoch the views come from.
     pub epoch: u64,
-    /// The last sequence applied in that epoch.
-    pub sequence: u64,
     /// True while the PBX is disconnected or its resync has not completed:
     /// the views are what was last known, not necessarily what is.
     pub stale: bool,
@@ -49,4 +47,18 @@ pub struct Snapshot {
     pub bridges: Vec<Bridge>,
     pub queues: Vec<Queue>,
     pub conferences: Vec<Conference>,
+}
+
+impl Snapshot {
+    /// Appends `other`'s entries.
+    pub fn merge(&mut self, other: Snapshot) {
+        self.pbxs.extend(other.pbxs);
+        self.endpoints.extend(other.endpoints);
+        self.trunks.extend(other.trunks);
+        self.channels.extend(other.channels);
+        self.calls.extend(other.calls);
+        self.bridges.extend(other.bridges);
+        self.queues.extend(other.queues);
+        self.conferences.extend(other.conferences);
+    }
 }
