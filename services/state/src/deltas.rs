@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use ringside_proto::events::v1::envelope::Kind;
 
-use crate::views::{Bridge, Call, Channel, Conference, Endpoint, PbxStatus, Queue, Snapshot, Trunk};
+use crate::views::{
+    Bridge, Call, Channel, Conference, Endpoint, PbxStatus, Queue, Snapshot, Trunk,
+};
 
 /// A view of the live state; the last token of its delta subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -95,7 +95,13 @@ impl Engine {
         for (view, new) in View::ALL.into_iter().zip(new) {
             if views.contains(view) {
                 let old = std::mem::replace(&mut published[view as usize], new);
-                deltas::diff(view, old, &published[view as usize], &mut changes, &mut removed);
+                deltas::diff(
+                    view,
+                    old,
+                    &published[view as usize],
+                    &mut changes,
+                    &mut removed,
+                );
             }
         }
 

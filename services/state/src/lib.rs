@@ -29,6 +29,7 @@ mod persist;
 pub mod projection;
 pub mod records;
 pub mod replay;
+pub mod service;
 pub mod views;
 
 pub use engine::{Engine, Output};

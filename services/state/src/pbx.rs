@@ -910,7 +910,11 @@ impl PbxView {
                 to,
                 state,
                 direction: direction.to_owned(),
-                trunk: trunk_legs.into_iter().next().map(|(_, t)| t).unwrap_or_default(),
+                trunk: trunk_legs
+                    .into_iter()
+                    .next()
+                    .map(|(_, t)| t)
+                    .unwrap_or_default(),
                 start_ms: legs.iter().filter_map(|c| c.created_ms).min(),
                 answer_ms,
             });

@@ -82,12 +82,19 @@ fn a_snapshot_plus_the_deltas_after_it_is_the_views() {
         let mut expected_seq = seq;
         for delta in &later {
             expected_seq += 1;
-            assert_eq!(delta.seq, expected_seq, "{name}: a hole or a repeat in the sequence");
+            assert_eq!(
+                delta.seq, expected_seq,
+                "{name}: a hole or a repeat in the sequence"
+            );
             assert_eq!(delta.tenant, TENANT);
             deltas::apply_to(&mut client, delta);
         }
         assert_eq!(engine.seq(TENANT), expected_seq, "{name}");
-        assert_eq!(client, view_entries(&engine), "{name}: snapshot + deltas differ");
+        assert_eq!(
+            client,
+            view_entries(&engine),
+            "{name}: snapshot + deltas differ"
+        );
     }
 }
 
@@ -113,7 +120,10 @@ fn a_restart_from_a_saved_engine_equals_never_stopping() {
             }
             let (after2, records2) = run(&mut restarted, &envs[cut..]);
             assert_eq!(after, after2, "{name}@{cut}: deltas differ after a restart");
-            assert_eq!(records, records2, "{name}@{cut}: records differ after a restart");
+            assert_eq!(
+                records, records2,
+                "{name}@{cut}: records differ after a restart"
+            );
             assert_eq!(
                 straight.snapshot(TENANT, None),
                 restarted.snapshot(TENANT, None),
@@ -130,7 +140,10 @@ fn deltas_name_their_view_and_key_and_removals_carry_no_value() {
     let (deltas, _) = run(&mut engine, &envs);
     assert!(deltas.len() > 1000, "{}", deltas.len());
     for view in View::ALL {
-        assert!(deltas.iter().any(|d| d.view == view), "no delta of {view:?}");
+        assert!(
+            deltas.iter().any(|d| d.view == view),
+            "no delta of {view:?}"
+        );
     }
     for d in &deltas {
         match d.op {

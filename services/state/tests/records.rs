@@ -90,13 +90,20 @@ fn call_records_agree_with_asterisk_cdrs() {
         let records = records_of(&name, &bytes);
         let mut matched = 0;
         for record in &records {
-            let call: Vec<&Cdr> = cdrs.iter().filter(|c| c.linkedid == record.linkedid).collect();
+            let call: Vec<&Cdr> = cdrs
+                .iter()
+                .filter(|c| c.linkedid == record.linkedid)
+                .collect();
             let Some(origin) = call.iter().find(|c| c.uniqueid == record.linkedid) else {
                 continue;
             };
             matched += 1;
             let answered = call.iter().any(|c| c.disposition == "ANSWERED");
-            let disposition = if answered { "ANSWERED" } else { origin.disposition.as_str() };
+            let disposition = if answered {
+                "ANSWERED"
+            } else {
+                origin.disposition.as_str()
+            };
             let billable = match (
                 call.iter().filter_map(|c| c.answer).min(),
                 call.iter().filter_map(|c| c.end).max(),
@@ -120,10 +127,17 @@ fn call_records_agree_with_asterisk_cdrs() {
             // the conference, which is what the record bills.
             let conference = origin.last_application == "ConfBridge";
             if !conference && (record.billable_seconds as i64 - billable).abs() > 2 {
-                problems.push(format!("billable {} vs {billable}", record.billable_seconds));
+                problems.push(format!(
+                    "billable {} vs {billable}",
+                    record.billable_seconds
+                ));
             }
             if !problems.is_empty() {
-                report.push(format!("{name} {}: {}", record.linkedid, problems.join(", ")));
+                report.push(format!(
+                    "{name} {}: {}",
+                    record.linkedid,
+                    problems.join(", ")
+                ));
             }
         }
         // Every call that ended in the recording has Asterisk's record.
@@ -155,6 +169,9 @@ fn a_call_record_is_made_once_per_ended_call_and_carries_the_call() {
         assert!(r.start_ms <= r.end_ms, "{r:?}");
         assert!(!r.end_inferred, "{r:?}");
     }
-    let to_echo = records.iter().find(|r| r.to == "600").expect("the Echo call");
+    let to_echo = records
+        .iter()
+        .find(|r| r.to == "600")
+        .expect("the Echo call");
     assert!(to_echo.billable_seconds >= 2, "{to_echo:?}");
 }
