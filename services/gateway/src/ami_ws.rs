@@ -1,0 +1,433 @@
+//! `/ws/ami`: raw AMI for amiws clients.
+//!
+//! Every raw frame the ingestors publish for the caller's tenant
+//! (`<root>.<tenant>.*.ami.raw`, the exact wire bytes of one message) is
+//! decoded with `ringside-ami` and sent as amiws JSON:
+//! `{"type": 3, "server_id": 1, "server_name": "pbx1", "ssl": false,
+//! "data": {"Event": "Hangup", …}}` — a repeated header becomes a list.
+//! JSON actions come in as amiws sends them (`{"Action": …, "AMIServerID": n}`;
+//! without `AMIServerID` to every PBX of the tenant) and go through the same
+//! role gate and ingestor request as REST actions; the answers go back in the
+//! same format, with the client's own `ActionID`.
+//!
+//! amiws numbers its AMI connections; Ringside's PBXs have string ids, so the
+//! gateway numbers them in the order it first sees them ([`ServerIds`]),
+//! stable for the process's life. `AMIServerID` may also be the PBX id.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures::StreamExt;
+use ringside_ami::codec::decode_all;
+use ringside_ami::json::MessageJson;
+use ringside_ami::{Message as AmiMessage, MessageKind};
+use ringside_ami_ingestor::actions::ActionReply;
+use ringside_bus::{PbxId, TenantId};
+use serde_json::Value;
+
+use crate::actions::{Sent, ServerRef, Target, headers_from_json, send_action};
+use crate::auth::Principal;
+use crate::state::AppState;
+use crate::ws::{MAX_CLIENT_MESSAGE, UpgradeAuth, authenticate, error_frame, refuse};
+
+/// amiws message types.
+pub mod kind {
+    /// Unknown.
+    pub const UNKNOWN: u8 = 0;
+    /// The banner (prompt).
+    pub const PROMPT: u8 = 1;
+    /// An action.
+    pub const ACTION: u8 = 2;
+    /// An event.
+    pub const EVENT: u8 = 3;
+    /// A response.
+    pub const RESPONSE: u8 = 4;
+    /// A `Command` response.
+    pub const COMMAND: u8 = 5;
+}
+
+/// amiws's number for each `(tenant, pbx)`.
+#[derive(Default)]
+pub struct ServerIds {
+    inner: Mutex<(HashMap<TenantPbx, u64>, HashMap<u64, TenantPbx>)>,
+}
+
+type TenantPbx = (String, String);
+
+impl ServerIds {
+    /// The number of a PBX, assigned on first sight.
+    pub fn id_of(&self, tenant: &str, pbx: &str) -> u64 {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (tenant.to_owned(), pbx.to_owned());
+        if let Some(id) = guard.0.get(&key) {
+            return *id;
+        }
+        let id = guard.0.len() as u64 + 1;
+        guard.0.insert(key.clone(), id);
+        guard.1.insert(id, key);
+        id
+    }
+
+    /// The PBX of a number, if it is one of `tenant`'s.
+    pub fn pbx_of(&self, tenant: &str, id: u64) -> Option<String> {
+        let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .1
+            .get(&id)
+            .filter(|(t, _)| t == tenant)
+            .map(|(_, p)| p.clone())
+    }
+}
+
+fn message_type(kind: MessageKind) -> u8 {
+    match kind {
+        MessageKind::Banner => kind::PROMPT,
+        MessageKind::Event | MessageKind::ListItem | MessageKind::ListComplete => kind::EVENT,
+        MessageKind::Response => kind::RESPONSE,
+        MessageKind::CommandOutput => kind::COMMAND,
+    }
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    // serde_json's escaping, without an intermediate Value.
+    match serde_json::to_string(s) {
+        Ok(quoted) => out.push_str(&quoted),
+        Err(_) => out.push_str("\"\""),
+    }
+}
+
+/// The amiws JSON of one message from `headers` (in wire order; `None`
+/// values — colon-less lines — are left out), with repeated names as lists.
+fn amiws_json<'a>(
+    type_: u8,
+    server_id: u64,
+    server_name: &str,
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+    output: Option<&str>,
+    action_id: Option<&str>,
+) -> String {
+    // Group by name (case-sensitive as sent), first-seen order.
+    let mut order: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (k, v) in headers {
+        let v = if action_id.is_some() && k.eq_ignore_ascii_case("ActionID") {
+            action_id.unwrap_or(v)
+        } else {
+            v
+        };
+        match order.iter_mut().find(|(name, _)| *name == k) {
+            Some((_, values)) => values.push(v),
+            None => order.push((k, vec![v])),
+        }
+    }
+    let output_lines: Vec<&str> = output.map(|o| o.lines().collect()).unwrap_or_default();
+    let mut out = String::with_capacity(256);
+    let _ = write!(
+        out,
+        "{{\"type\":{type_},\"server_id\":{server_id},\"server_name\":"
+    );
+    push_json_str(&mut out, server_name);
+    out.push_str(",\"ssl\":false,\"data\":{");
+    let mut first = true;
+    let mut field = |out: &mut String, name: &str, values: &[&str]| {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        push_json_str(out, name);
+        out.push(':');
+        if let [one] = values {
+            push_json_str(out, one);
+        } else {
+            out.push('[');
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json_str(out, v);
+            }
+            out.push(']');
+        }
+    };
+    for (name, values) in &order {
+        field(&mut out, name, values);
+    }
+    if !output_lines.is_empty() {
+        field(&mut out, "Output", &output_lines);
+    }
+    out.push_str("}}");
+    out
+}
+
+/// The amiws JSON of a raw frame, or `None` if it is not one AMI message.
+pub fn raw_frame_json(payload: &[u8], server_id: u64, server_name: &str) -> Option<String> {
+    let (messages, _) = decode_all(payload);
+    let message: AmiMessage = messages.into_iter().find_map(Result::ok)?;
+    if message.kind() == MessageKind::Banner {
+        let text = message.as_text();
+        return Some(amiws_json(
+            kind::PROMPT,
+            server_id,
+            server_name,
+            std::iter::once(("Prompt", text)),
+            None,
+            None,
+        ));
+    }
+    Some(amiws_json(
+        message_type(message.kind()),
+        server_id,
+        server_name,
+        message
+            .headers()
+            .filter_map(|h| h.value.map(|v| (h.key, v))),
+        message.legacy_body(),
+        None,
+    ))
+}
+
+fn reply_json(
+    m: &MessageJson,
+    server_id: u64,
+    server_name: &str,
+    action_id: Option<&str>,
+) -> String {
+    amiws_json(
+        message_type(m.kind),
+        server_id,
+        server_name,
+        m.headers
+            .iter()
+            .filter_map(|(k, v)| v.as_deref().map(|v| (k.as_str(), v))),
+        m.output.as_deref(),
+        action_id,
+    )
+}
+
+/// `GET /ws/ami`.
+pub async fn ws_ami(
+    State(state): State<AppState>,
+    auth: UpgradeAuth,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    // Clients send small control messages and actions only.
+    upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| client(state, auth.0, socket))
+}
+
+async fn client(state: AppState, header: Result<Option<Principal>, ()>, mut socket: WebSocket) {
+    let who = match authenticate(
+        &mut socket,
+        header,
+        &state.tokens,
+        state.settings.ws_auth_timeout,
+    )
+    .await
+    {
+        Ok(who) => who,
+        Err(message) => return refuse(socket, "unauthorized", message).await,
+    };
+    let Ok(tenant) = who.tenant_id() else {
+        return refuse(socket, "unauthorized", "invalid tenant").await;
+    };
+    let pattern = state.subjects.ami_raw_filter(Some(&tenant), None);
+    let mut raw = match state.bus.subscribe(&pattern).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot subscribe to raw AMI");
+            return refuse(socket, "unavailable", "raw AMI is unavailable").await;
+        }
+    };
+    tracing::debug!(user = %who.username, tenant = %tenant, "AMI WebSocket opened");
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => {
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            }
+            frame = raw.next() => {
+                let Some(frame) = frame else {
+                    let _ = socket.send(error_frame("unavailable", "raw AMI subscription ended")).await;
+                    return;
+                };
+                let Some((t, pbx)) = state.subjects.tenant_and_pbx(&frame.subject) else { continue };
+                if t != tenant.as_str() {
+                    continue;
+                }
+                let id = state.server_ids.id_of(t, pbx);
+                if let Some(json) = raw_frame_json(&frame.payload, id, pbx)
+                    && socket.send(Message::Text(json.into())).await.is_err()
+                {
+                    return;
+                }
+            }
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Text(text))) => {
+                    for out in on_action(&state, &who, &tenant, &text).await {
+                        if socket.send(Message::Text(out.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                _ => {}
+            },
+        }
+    }
+}
+
+/// An error answer in amiws form (a `Response: Error`), so amiws clients
+/// show it like Asterisk's own.
+fn error_response(
+    server_id: u64,
+    server_name: &str,
+    action_id: Option<&str>,
+    message: &str,
+) -> String {
+    let mut headers = vec![("Response", "Error")];
+    if let Some(id) = action_id {
+        headers.push(("ActionID", id));
+    }
+    headers.push(("Message", message));
+    amiws_json(
+        kind::RESPONSE,
+        server_id,
+        server_name,
+        headers.into_iter(),
+        None,
+        None,
+    )
+}
+
+/// Handles one JSON action; returns the frames to send back.
+async fn on_action(
+    state: &AppState,
+    who: &Principal,
+    tenant: &TenantId,
+    text: &str,
+) -> Vec<String> {
+    let body: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(_) => return vec![error_response(0, "", None, "invalid JSON")],
+    };
+    let action_id = body
+        .as_object()
+        .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("ActionID")))
+        .and_then(|(_, v)| v.as_str().map(str::to_owned));
+    let action_id = action_id.as_deref();
+    let (headers, server) = match headers_from_json(&body) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let detail = e
+                .details
+                .first()
+                .map_or(e.message.clone(), |d| format!("{}: {}", d.field, d.message));
+            return vec![error_response(0, "", action_id, &detail)];
+        }
+    };
+    let target = match server {
+        None => Target::All,
+        Some(ServerRef::Number(n)) => match state
+            .server_ids
+            .pbx_of(tenant.as_str(), n)
+            .and_then(|p| PbxId::new(p).ok())
+        {
+            Some(pbx) => Target::Pbx(pbx),
+            None => return vec![error_response(n, "", action_id, "no such AMI server")],
+        },
+        Some(ServerRef::Id(id)) => match PbxId::new(id.as_str()) {
+            Ok(pbx) => Target::Pbx(pbx),
+            Err(_) => return vec![error_response(0, &id, action_id, "no such AMI server")],
+        },
+    };
+    let (target_id, target_name) = match &target {
+        Target::Pbx(p) => (
+            state.server_ids.id_of(tenant.as_str(), p.as_str()),
+            p.to_string(),
+        ),
+        Target::All => (0, String::new()),
+    };
+    match send_action(state, who, tenant, &target, headers).await {
+        Err(e) => vec![error_response(
+            target_id,
+            &target_name,
+            action_id,
+            &e.message,
+        )],
+        Ok(Sent::NoSuchPbx) => vec![error_response(
+            target_id,
+            &target_name,
+            action_id,
+            "no such AMI server, or it is not connected",
+        )],
+        Ok(Sent::Replies(replies)) => {
+            let mut out = Vec::new();
+            for ActionReply {
+                pbx,
+                response,
+                events,
+                error,
+                ..
+            } in replies
+            {
+                let id = state.server_ids.id_of(tenant.as_str(), &pbx);
+                if let Some(failure) = error {
+                    out.push(error_response(
+                        id,
+                        &pbx,
+                        action_id,
+                        &format!("{}: {}", failure.code, failure.message),
+                    ));
+                    continue;
+                }
+                if let Some(response) = &response {
+                    out.push(reply_json(response, id, &pbx, action_id));
+                }
+                out.extend(events.iter().map(|e| reply_json(e, id, &pbx, action_id)));
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_headers_become_lists_and_types_follow_amiws() {
+        let wire = b"Event: VarSet\r\nPrivilege: dialplan,all\r\nVariable: A\r\nVariable: B\r\nValue: x\"y\r\n\r\n";
+        let json = raw_frame_json(wire, 3, "pbx1").unwrap();
+        let v: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["type"], 3);
+        assert_eq!(v["server_id"], 3);
+        assert_eq!(v["server_name"], "pbx1");
+        assert_eq!(v["ssl"], false);
+        assert_eq!(v["data"]["Event"], "VarSet");
+        assert_eq!(v["data"]["Variable"], serde_json::json!(["A", "B"]));
+        assert_eq!(v["data"]["Value"], "x\"y");
+        let response = raw_frame_json(
+            b"Response: Success\r\nActionID: 1\r\nPing: Pong\r\n\r\n",
+            1,
+            "p",
+        )
+        .unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&response).unwrap()["type"], 4);
+        assert!(raw_frame_json(b"", 1, "p").is_none());
+    }
+
+    #[test]
+    fn server_numbers_are_stable_and_tenant_scoped() {
+        let ids = ServerIds::default();
+        let a = ids.id_of("acme", "pbx1");
+        let b = ids.id_of("other", "pbx1");
+        assert_ne!(a, b);
+        assert_eq!(ids.id_of("acme", "pbx1"), a);
+        assert_eq!(ids.pbx_of("acme", a).as_deref(), Some("pbx1"));
+        assert_eq!(ids.pbx_of("acme", b), None);
+    }
+}

@@ -1,0 +1,218 @@
+//! Live views over REST: `GET /api/v1/live/{view}`, answered from the state
+//! service's snapshot (request/reply on `<root>.<tenant>.state.snapshot`, see
+//! docs/live-views.md).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use bytes::Bytes;
+use ringside_bus::{Bus, BusError, Outgoing, PbxId, Subjects, TenantId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Auth, Role};
+use crate::error::ApiError;
+use crate::error::extract::{Path, Query};
+use crate::state::AppState;
+
+/// The views of a snapshot, in the order the UI shows them.
+pub const VIEWS: [&str; 8] = [
+    "pbxs",
+    "endpoints",
+    "trunks",
+    "channels",
+    "calls",
+    "bridges",
+    "queues",
+    "conferences",
+];
+
+/// What the state service is asked.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SnapshotRequest {
+    /// Only this PBX.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pbx: Option<String>,
+    /// Time travel: the views as of this Unix time in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<u64>,
+}
+
+/// The state service's answer.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Snapshot {
+    /// The delta sequence the snapshot includes; `None` for time travel.
+    pub seq: Option<u64>,
+    /// View name → entries.
+    #[serde(default)]
+    pub snapshot: serde_json::Map<String, Value>,
+}
+
+impl Snapshot {
+    /// The entries of one view (empty when absent).
+    pub fn view(&self, name: &str) -> &[Value] {
+        self.snapshot
+            .get(name)
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+#[derive(Deserialize)]
+struct SnapshotAnswer {
+    #[serde(default)]
+    error: Option<StateError>,
+    #[serde(flatten)]
+    ok: serde_json::Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct StateError {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// Asks the state service for a tenant's snapshot.
+///
+/// # Errors
+/// 503 when nobody answers or the answer is unreadable; 422 when the state
+/// service calls the request invalid (e.g. `at` outside retention).
+pub async fn fetch_snapshot(
+    bus: &Arc<dyn Bus>,
+    subjects: &Subjects,
+    tenant: &TenantId,
+    request: &SnapshotRequest,
+    timeout: Duration,
+) -> Result<Snapshot, ApiError> {
+    let body = serde_json::to_vec(request).map_err(ApiError::internal)?;
+    let reply = bus
+        .request(
+            &subjects.state_snapshot(tenant),
+            Outgoing::new(Bytes::from(body)),
+            timeout,
+        )
+        .await
+        .map_err(|e| match e {
+            BusError::NoResponders { .. } | BusError::Timeout => {
+                ApiError::unavailable("the state service is not answering")
+            }
+            other => {
+                tracing::warn!(error = %other, "snapshot request failed");
+                ApiError::unavailable("the bus is not reachable")
+            }
+        })?;
+    let answer: SnapshotAnswer = serde_json::from_slice(&reply.payload).map_err(|e| {
+        tracing::warn!(error = %e, "unreadable snapshot reply");
+        ApiError::unavailable("unreadable answer from the state service")
+    })?;
+    if let Some(error) = answer.error {
+        return Err(if error.code == "invalid" {
+            ApiError::validation("at", "invalid", error.message)
+        } else {
+            tracing::warn!(code = %error.code, message = %error.message, "state service refused a snapshot");
+            ApiError::unavailable("the state service could not answer")
+        });
+    }
+    serde_json::from_value(Value::Object(answer.ok)).map_err(|e| {
+        tracing::warn!(error = %e, "snapshot reply without seq/snapshot");
+        ApiError::unavailable("unreadable answer from the state service")
+    })
+}
+
+/// Query of `GET /api/v1/live/{view}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LiveQuery {
+    /// Only this PBX.
+    pub pbx: Option<String>,
+    /// Time travel: Unix time in milliseconds.
+    pub at: Option<u64>,
+    /// Platform admins: another tenant.
+    pub tenant: Option<String>,
+}
+
+/// `{"seq": N|null, "items": [...]}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveList {
+    /// The delta sequence the items include (`null` for time travel).
+    pub seq: Option<u64>,
+    /// View entries (see docs/live-views.md).
+    pub items: Vec<Value>,
+}
+
+/// Checks an optional PBX id.
+///
+/// # Errors
+/// 422 when it cannot be a PBX id.
+pub fn parse_pbx(pbx: Option<&str>) -> Result<Option<PbxId>, ApiError> {
+    pbx.map(|p| {
+        PbxId::new(p)
+            .map_err(|_| ApiError::validation("pbx", "invalid", "a PBX id is [A-Za-z0-9_-]{1,128}"))
+    })
+    .transpose()
+}
+
+/// One live view of the caller's tenant.
+#[utoipa::path(
+    get,
+    path = "/api/v1/live/{view}",
+    params(
+        ("view" = String, Path, description = "pbxs, endpoints, trunks, channels, calls, bridges, queues or conferences"),
+        LiveQuery
+    ),
+    responses(
+        (status = 200, description = "The view's entries", body = LiveList),
+        (status = 401, description = "No or bad token", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown view or another tenant", body = crate::error::ErrorBody),
+        (status = 422, description = "Invalid pbx or at", body = crate::error::ErrorBody),
+        (status = 503, description = "State service unavailable", body = crate::error::ErrorBody)
+    ),
+    security(("bearer" = [])),
+    tag = "live"
+)]
+pub async fn live_view(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(view): Path<String>,
+    Query(query): Query<LiveQuery>,
+) -> Result<Json<LiveList>, ApiError> {
+    auth.require(Role::Viewer)?;
+    if !VIEWS.contains(&view.as_str()) {
+        return Err(ApiError::not_found(format!("no live view {view:?}")));
+    }
+    let tenant = auth.0.acting_tenant(query.tenant.as_deref())?;
+    let pbx = parse_pbx(query.pbx.as_deref())?;
+    let snapshot = fetch_snapshot(
+        &state.bus,
+        &state.subjects,
+        &tenant,
+        &SnapshotRequest {
+            pbx: pbx.map(|p| p.to_string()),
+            at_ms: query.at,
+        },
+        state.settings.request_timeout,
+    )
+    .await?;
+    // Defence in depth: whatever the state service answers, only entries of
+    // the asked tenant leave the gateway.
+    let items = snapshot
+        .view(&view)
+        .iter()
+        .filter(|entry| {
+            entry
+                .get("tenant")
+                .and_then(Value::as_str)
+                .is_none_or(|t| t == tenant.as_str())
+        })
+        .cloned()
+        .collect();
+    Ok(Json(LiveList {
+        seq: snapshot.seq,
+        items,
+    }))
+}
