@@ -30,6 +30,16 @@ pub enum Command {
     PbxSim(commands::pbx_sim::Args),
     /// Replay recorded AMI transcripts into the state views (`--dump-state` prints them).
     Replay(commands::replay::Args),
+    /// Run the state service (events → live views, snapshots, deltas, call records).
+    State(commands::state::Args),
+}
+
+impl Command {
+    /// Long-running services set up their own telemetry (see
+    /// `commands::service`).
+    pub fn is_service(&self) -> bool {
+        matches!(self, Command::Ingestor(_) | Command::State(_))
+    }
 }
 
 #[cfg(test)]

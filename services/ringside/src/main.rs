@@ -43,7 +43,11 @@ fn main() -> ExitCode {
         }
     };
 
-    logging::init();
+    // Services set up logging with the rest of their telemetry, from their
+    // settings; the tools log plainly.
+    if !cli.command.is_service() {
+        logging::init();
+    }
 
     match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,

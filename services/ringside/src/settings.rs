@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ringside_ami_ingestor::IngestorSettings;
+use ringside_gateway::GatewaySettings;
+use ringside_state::service::StateSettings;
+use ringside_telemetry::TelemetrySettings;
 use ringside_bus::{NatsSettings, Retention, Storage, Token, Topology};
 use serde::Deserialize;
 
@@ -23,6 +26,12 @@ pub struct Settings {
     pub bus: BusSettings,
     /// `[ingestor]`: the PBXs to watch and how.
     pub ingestor: IngestorSettings,
+    /// `[state]`: snapshots and sharding of the state service.
+    pub state: StateSettings,
+    /// `[gateway]`: the HTTP/WebSocket door.
+    pub gateway: GatewaySettings,
+    /// `[telemetry]`: logs, traces, the metrics listener.
+    pub telemetry: TelemetrySettings,
 }
 
 /// `[bus]`.
@@ -173,6 +182,12 @@ impl BusSettings {
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct SettingsError(String);
+
+impl SettingsError {
+    pub fn new(message: impl Into<String>) -> Self {
+        SettingsError(message.into())
+    }
+}
 
 /// Loads the settings: defaults ← `file` ← `RINGSIDE__…` entries of `env`.
 ///

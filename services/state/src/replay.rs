@@ -70,6 +70,13 @@ pub fn list_action(action_id: &str) -> Option<&'static str> {
         .find(|a| a.eq_ignore_ascii_case(tail))
 }
 
+/// A recorded TCP read of a transcript: (milliseconds since connect, byte
+/// offset, length), a line of the corpus's `NAME.timing.jsonl`.
+pub type Read = (f64, usize, usize);
+
+/// A transcript's bytes and its recorded reads (empty when untimed).
+pub type TimedTranscript<'a> = (&'a [u8], &'a [Read]);
+
 /// What a replay saw besides the envelopes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayStats {
@@ -135,7 +142,7 @@ impl Replayer {
     /// [`Replayer::transcript`] with the transcript's recorded TCP reads as
     /// (milliseconds since connect, byte offset, length): each message is
     /// timed by the read that completed it.
-    pub fn transcript_timed(&mut self, bytes: &[u8], reads: &[(f64, usize, usize)]) {
+    pub fn transcript_timed(&mut self, bytes: &[u8], reads: &[Read]) {
         let (decoded, io_error) = ringside_ami::codec::decode_all(bytes);
         if io_error.is_some() {
             self.stats.truncated += 1;
@@ -336,7 +343,7 @@ impl Replayer {
 /// Replays successive connections of one PBX: each transcript is a
 /// connection, with a `Disconnected` between two of them.
 pub fn replay(transcripts: &[&[u8]], tenant: &str, pbx: &str) -> Replayer {
-    let untimed: Vec<(&[u8], &[(f64, usize, usize)])> =
+    let untimed: Vec<TimedTranscript<'_>> =
         transcripts.iter().map(|t| (*t, &[][..])).collect();
     replay_timed(&untimed, tenant, pbx)
 }
@@ -344,7 +351,7 @@ pub fn replay(transcripts: &[&[u8]], tenant: &str, pbx: &str) -> Replayer {
 /// [`replay`] with each transcript's recorded TCP reads (see
 /// [`Replayer::transcript_timed`]; an empty list for an untimed one).
 pub fn replay_timed(
-    transcripts: &[(&[u8], &[(f64, usize, usize)])],
+    transcripts: &[TimedTranscript<'_>],
     tenant: &str,
     pbx: &str,
 ) -> Replayer {
@@ -363,7 +370,7 @@ pub fn replay_timed(
 ///
 /// # Errors
 /// The line number and what is wrong with it.
-pub fn parse_reads(text: &str) -> Result<Vec<(f64, usize, usize)>, String> {
+pub fn parse_reads(text: &str) -> Result<Vec<Read>, String> {
     #[derive(serde::Deserialize)]
     struct Read {
         t_ms: f64,

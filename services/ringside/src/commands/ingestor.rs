@@ -1,6 +1,5 @@
 //! `ringside ingestor`: the AMI ingestor service against NATS JetStream.
 
-use anyhow::Context as _;
 use ringside_ami_ingestor::{Deps, PbxSettings};
 
 use crate::commands::common::SettingsArgs;
@@ -27,14 +26,14 @@ fn parse_pbx(text: &str) -> Result<PbxSettings, String> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut settings = args.settings.load()?;
     settings.ingestor.pbx.extend(args.pbx);
-    if settings.ingestor.pbx.is_empty() {
-        tracing::info!("no PBX configured: waiting for PBXs in the ringside_pbx registry bucket");
-    }
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let shutdown = crate::shutdown::on_signal();
+    crate::commands::service::run(settings, "ingestor", |running| async move {
+        let settings = running.settings;
         let (bus, topology) = crate::bus::connect(&settings.bus, "ingestor").await?;
+        running.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+        if settings.ingestor.pbx.is_empty() {
+            tracing::info!("no PBX configured: waiting for PBXs in the ringside_pbx registry bucket");
+        }
         tracing::info!(nats = %settings.bus.nats.url.split('@').next_back().unwrap_or_default(), pbxs = settings.ingestor.pbx.len(), "ingestor running");
-        ringside_ami_ingestor::run(settings.ingestor, Deps { bus, topology }, shutdown).await
+        ringside_ami_ingestor::run(settings.ingestor, Deps { bus, topology }, running.shutdown).await
     })
 }

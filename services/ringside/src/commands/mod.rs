@@ -11,6 +11,8 @@ pub mod events;
 pub mod ingestor;
 pub mod pbx_sim;
 pub mod replay;
+pub mod service;
+pub mod state;
 
 use crate::cli::Command;
 
@@ -25,5 +27,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Ingestor(args) => ingestor::run(args),
         Command::PbxSim(args) => pbx_sim::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::State(args) => state::run(args),
     }
 }

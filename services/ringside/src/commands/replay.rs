@@ -53,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         contents.push((bytes, recorded_reads(file)?));
     }
-    let transcripts: Vec<(&[u8], &[(f64, usize, usize)])> = contents
+    let transcripts: Vec<ringside_state::replay::TimedTranscript<'_>> = contents
         .iter()
         .map(|(bytes, reads)| (bytes.as_slice(), reads.as_slice()))
         .collect();
@@ -84,7 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// The transcript's recorded TCP reads (`NAME.timing.jsonl` beside
 /// `NAME.ami`, as the recorder writes them), so replayed times and call
 /// durations are real; none when there is no such file.
-fn recorded_reads(file: &std::path::Path) -> anyhow::Result<Vec<(f64, usize, usize)>> {
+fn recorded_reads(file: &std::path::Path) -> anyhow::Result<Vec<ringside_state::replay::Read>> {
     let timing = file.with_extension("timing.jsonl");
     match std::fs::read_to_string(&timing) {
         Ok(text) => ringside_state::replay::parse_reads(&text)

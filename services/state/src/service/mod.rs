@@ -412,10 +412,11 @@ impl StateService {
                 _ = shutdown.cancelled() => break,
                 step = self.step(Duration::from_secs(1)) => step?,
             };
-            if step != Step::Answered && self.snapshot_due() {
-                if let Err(e) = self.save_snapshot().await {
-                    tracing::warn!(error = %format!("{e:#}"), "snapshot not saved; will retry");
-                }
+            if step != Step::Answered
+                && self.snapshot_due()
+                && let Err(e) = self.save_snapshot().await
+            {
+                tracing::warn!(error = %format!("{e:#}"), "snapshot not saved; will retry");
             }
         }
         if self.applied_since_snapshot > 0 {
