@@ -12,14 +12,15 @@
 //! service re-publishes what it had published before the crash with the
 //! same numbers, and clients drop what they already have.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use ringside_proto::events::v1::Envelope;
+use ringside_proto::events::v1::{ChannelSnapshot, Envelope};
 use ringside_proto::events::v1::envelope::Kind;
 
-use crate::deltas::{self, Delta, Entry, Published, View, ViewSet};
+use crate::deltas::{self, Delta, Entry, Op, Published, View, ViewSet};
+use crate::pbx::{PbxView, call_key};
 use crate::projection::event_time_ms;
 use crate::records::{self, CallNotes, CallRecord};
 use crate::views::Snapshot;
@@ -54,6 +55,9 @@ pub struct Engine {
     state: Persisted,
     /// What was last published per PBX (derived; rebuilt on load).
     published: BTreeMap<(String, String), Published>,
+    /// Re-derive whole views even for channel events (tests compare the two
+    /// ways).
+    whole_views_only: bool,
 }
 
 /// A snapshot that could not be read.
@@ -88,20 +92,26 @@ impl Engine {
             Some(kind) => ViewSet::affected_by(kind),
             None => ViewSet::NONE,
         };
-        let new = deltas::entries_of(self.state.projection.views_of(&env.tenant, &env.pbx, views));
         let published = self.published.entry(pbx_key).or_default();
         let mut changes = Vec::new();
         let mut removed = Vec::new();
-        for (view, new) in View::ALL.into_iter().zip(new) {
-            if views.contains(view) {
-                let old = std::mem::replace(&mut published[view as usize], new);
-                deltas::diff(
-                    view,
-                    old,
-                    &published[view as usize],
-                    &mut changes,
-                    &mut removed,
-                );
+        let channels = match &env.kind {
+            Some(kind) if !env.sync && !self.whole_views_only => channel_snapshots(kind),
+            _ => Vec::new(),
+        };
+        let live = self.state.projection.live_view(&env.tenant, &env.pbx);
+        if let (false, Some(live)) = (channels.is_empty(), live) {
+            // A channel event changes a few entries: derive only those, so
+            // its cost does not grow with the PBX's size.
+            keyed_changes(live, &channels, published, &mut changes, &mut removed);
+        } else {
+            let new =
+                deltas::entries_of(self.state.projection.views_of(&env.tenant, &env.pbx, views));
+            for (view, new) in View::ALL.into_iter().zip(new) {
+                if views.contains(view) {
+                    let old = std::mem::replace(&mut published[view as usize], new);
+                    deltas::diff(view, old, &published[view as usize], &mut changes, &mut removed);
+                }
             }
         }
 
@@ -153,6 +163,14 @@ impl Engine {
             });
         }
         out
+    }
+
+    /// An engine that re-derives whole views after every event (the
+    /// reference the keyed derivation of channel events is tested against).
+    #[doc(hidden)]
+    pub fn deriving_whole_views(mut self) -> Self {
+        self.whole_views_only = true;
+        self
     }
 
     /// Records what the views do not keep but a call record needs.
@@ -244,6 +262,99 @@ impl Engine {
                 )
             })
             .collect();
-        Ok(Engine { state, published })
+        Ok(Engine {
+            state,
+            published,
+            whole_views_only: false,
+        })
     }
+}
+
+/// The channels a channel event names (empty for any other kind, and for
+/// `Newexten`, which names its channel only in unmapped headers).
+fn channel_snapshots(kind: &Kind) -> Vec<&ChannelSnapshot> {
+    fn one(c: &Option<ChannelSnapshot>) -> Vec<&ChannelSnapshot> {
+        c.iter().collect()
+    }
+    match kind {
+        Kind::ChannelCreated(c) => one(&c.channel),
+        Kind::ChannelStateChanged(c) => one(&c.channel),
+        Kind::CallerIdChanged(c) => one(&c.channel),
+        Kind::ConnectedLineChanged(c) => one(&c.channel),
+        Kind::ChannelHungUp(c) => one(&c.channel),
+        Kind::ChannelHeld(c) => one(&c.channel),
+        Kind::ChannelUnheld(c) => one(&c.channel),
+        Kind::MusicOnHoldStarted(c) => one(&c.channel),
+        Kind::MusicOnHoldStopped(c) => one(&c.channel),
+        Kind::DialBegan(d) => d.caller.iter().chain(d.destination.iter()).collect(),
+        Kind::DialEnded(d) => d.caller.iter().chain(d.destination.iter()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The changes a channel event made: its channels, their calls (the
+/// linkedid now and before), their extensions' channel counts and the
+/// bridges they were or are in — in the order a whole-view diff gives.
+fn keyed_changes(
+    live: &PbxView,
+    channels: &[&ChannelSnapshot],
+    published: &mut Published,
+    changes: &mut Vec<deltas::Change>,
+    removed: &mut Vec<Entry>,
+) {
+    let mut uniqueids = BTreeSet::new();
+    let mut calls = BTreeSet::new();
+    let mut endpoints = BTreeSet::new();
+    let mut bridges = BTreeSet::new();
+    for snap in channels {
+        uniqueids.insert(snap.uniqueid.clone());
+        calls.insert(if snap.linkedid.is_empty() {
+            snap.uniqueid.clone()
+        } else {
+            snap.linkedid.clone()
+        });
+        if let Some((device, _)) = snap.name.rsplit_once('-')
+            && let Some(("PJSIP", name)) = device.split_once('/')
+            && !live.is_pjsip_trunk(name)
+        {
+            endpoints.insert(name.to_owned());
+        }
+    }
+    for uid in &uniqueids {
+        if let Some(Entry::Channel(old)) = published[View::Channels as usize].get(uid) {
+            calls.insert(call_key(old).to_owned());
+            if !old.bridge.is_empty() {
+                bridges.insert(old.bridge.clone());
+            }
+        }
+        if let Some(ch) = live.channel_entry(uid)
+            && !ch.bridge.is_empty()
+        {
+            bridges.insert(ch.bridge.clone());
+        }
+    }
+    let mut keyed = |view: View, keys: BTreeSet<String>, derive: &dyn Fn(&str) -> Option<Entry>| {
+        let map = &mut published[view as usize];
+        for key in keys {
+            let new = derive(&key);
+            match (map.get(&key), new) {
+                (None, None) => {}
+                (Some(_), None) => {
+                    let old = map.remove(&key).expect("present");
+                    changes.push((view, Op::Remove, key, None));
+                    removed.push(old);
+                }
+                (old, Some(new)) => {
+                    if old != Some(&new) {
+                        changes.push((view, Op::Upsert, key.clone(), Some(new.clone())));
+                        map.insert(key, new);
+                    }
+                }
+            }
+        }
+    };
+    keyed(View::Endpoints, endpoints, &|k| live.endpoint_entry(k).map(Entry::Endpoint));
+    keyed(View::Channels, uniqueids, &|k| live.channel_entry(k).map(Entry::Channel));
+    keyed(View::Calls, calls, &|k| live.call_entry(k).map(Entry::Call));
+    keyed(View::Bridges, bridges, &|k| live.bridge_entry(k).map(Entry::Bridge));
 }

@@ -808,130 +808,181 @@ impl PbxView {
             }
         }
         for (name, rec) in &self.endpoints {
+            if rec.trunk && !views.contains(View::Trunks)
+                || !rec.trunk && !views.contains(View::Endpoints)
+            {
+                continue;
+            }
             let device = format!("PJSIP/{name}");
-            let dev = self.devices.get(&device);
-            let contacts: Vec<&ContactRec> = self
-                .contacts
-                .values()
-                .filter(|c| c.endpoint == *name || rec.aors.contains(&c.contact.aor))
-                .collect();
-            let status = endpoint_status(
-                dev.map(|d| d.state),
-                &contacts,
-                self.peers.get(&device).copied(),
-            );
-            let raw = dev.map(|d| d.raw.clone()).unwrap_or_default();
-            if rec.trunk {
-                if !views.contains(View::Trunks) {
-                    continue;
-                }
-                let mut t = self.trunk(name.clone(), TrunkKind::PjsipEndpoint);
-                t.status = status_name(status).to_owned();
-                t.status_raw = raw;
-                t.address = contacts
-                    .first()
-                    .map(|c| c.contact.uri.clone())
-                    .unwrap_or_default();
-                out.trunks.push(t);
-            } else if views.contains(View::Endpoints) {
-                out.endpoints.push(Endpoint {
-                    tenant: self.tenant.clone(),
-                    pbx: self.pbx.clone(),
-                    name: name.clone(),
-                    technology: "PJSIP".into(),
-                    status,
-                    device_state: raw,
-                    contacts: contacts.iter().map(|c| c.contact.clone()).collect(),
-                    channels: channels_per_device
-                        .get(device.as_str())
-                        .copied()
-                        .unwrap_or(0),
-                });
+            let count = channels_per_device.get(device.as_str()).copied().unwrap_or(0);
+            match self.endpoint_or_trunk(name, rec, count) {
+                EndpointEntry::Endpoint(e) => out.endpoints.push(e),
+                EndpointEntry::Trunk(t) => out.trunks.push(t),
             }
         }
+    }
+
+    /// A PJSIP endpoint as an extension (with its channel count) or, when
+    /// it has outbound auths, as a trunk.
+    fn endpoint_or_trunk(&self, name: &str, rec: &EndpointRec, channels: u32) -> EndpointEntry {
+        let device = format!("PJSIP/{name}");
+        let dev = self.devices.get(&device);
+        let contacts: Vec<&ContactRec> = self
+            .contacts
+            .values()
+            .filter(|c| c.endpoint == *name || rec.aors.contains(&c.contact.aor))
+            .collect();
+        let status = endpoint_status(
+            dev.map(|d| d.state),
+            &contacts,
+            self.peers.get(&device).copied(),
+        );
+        let raw = dev.map(|d| d.raw.clone()).unwrap_or_default();
+        if rec.trunk {
+            let mut t = self.trunk(name.to_owned(), TrunkKind::PjsipEndpoint);
+            t.status = status_name(status).to_owned();
+            t.status_raw = raw;
+            t.address = contacts
+                .first()
+                .map(|c| c.contact.uri.clone())
+                .unwrap_or_default();
+            EndpointEntry::Trunk(t)
+        } else {
+            EndpointEntry::Endpoint(Endpoint {
+                tenant: self.tenant.clone(),
+                pbx: self.pbx.clone(),
+                name: name.to_owned(),
+                technology: "PJSIP".into(),
+                status,
+                device_state: raw,
+                contacts: contacts.iter().map(|c| c.contact.clone()).collect(),
+                channels,
+            })
+        }
+    }
+
+    /// One extension's entry (not a trunk), as [`PbxView::derive_into`]
+    /// would make it: for an event that touched only its channels.
+    pub(crate) fn endpoint_entry(&self, name: &str) -> Option<Endpoint> {
+        let rec = self.endpoints.get(name).filter(|r| !r.trunk)?;
+        let device = format!("PJSIP/{name}");
+        let count = self
+            .channels
+            .values()
+            .filter(|c| c.name.rsplit_once('-').is_some_and(|(d, _)| d == device))
+            .count();
+        match self.endpoint_or_trunk(name, rec, u32::try_from(count).unwrap_or(u32::MAX)) {
+            EndpointEntry::Endpoint(e) => Some(e),
+            EndpointEntry::Trunk(_) => None,
+        }
+    }
+
+    /// Whether `name` is an endpoint shown as a trunk (its entry does not
+    /// depend on channels).
+    pub(crate) fn is_pjsip_trunk(&self, name: &str) -> bool {
+        self.endpoints.get(name).is_some_and(|r| r.trunk)
+    }
+
+    /// One channel's entry.
+    pub(crate) fn channel_entry(&self, uniqueid: &str) -> Option<Channel> {
+        self.channels.get(uniqueid).cloned()
+    }
+
+    /// One call's entry: the channels of `linkedid`.
+    pub(crate) fn call_entry(&self, linkedid: &str) -> Option<Call> {
+        let legs: Vec<&Channel> = self
+            .channels
+            .values()
+            .filter(|ch| call_key(ch) == linkedid)
+            .collect();
+        (!legs.is_empty()).then(|| self.make_call(linkedid, legs))
+    }
+
+    /// One bridge's entry, with the channels in it.
+    pub(crate) fn bridge_entry(&self, id: &str) -> Option<Bridge> {
+        let mut b = self.bridges.get(id)?.clone();
+        b.channels = self
+            .channels
+            .values()
+            .filter(|c| c.bridge == b.id)
+            .map(|c| c.uniqueid.clone())
+            .collect();
+        Some(b)
     }
 
     /// Calls: channels grouped by linkedid.
     fn derive_calls(&self, out: &mut Snapshot) {
         let mut groups: BTreeMap<&str, Vec<&Channel>> = BTreeMap::new();
         for ch in self.channels.values() {
-            let key = if ch.linkedid.is_empty() {
-                &ch.uniqueid
-            } else {
-                &ch.linkedid
-            };
-            groups.entry(key).or_default().push(ch);
+            groups.entry(call_key(ch)).or_default().push(ch);
         }
-        for (id, mut legs) in groups {
-            legs.sort_by(|a, b| {
-                (a.uniqueid != *id, a.created_ms, &a.uniqueid).cmp(&(
-                    b.uniqueid != *id,
-                    b.created_ms,
-                    &b.uniqueid,
-                ))
-            });
-            let first = legs[0];
-            let to = if !first.dialed.is_empty() && first.dialed != "s" {
-                first.dialed.clone()
-            } else if let Some(other) = legs.get(1) {
-                other.caller_num.clone()
-            } else {
-                first.exten.clone()
-            };
-            let up = legs.iter().filter(|c| c.state == "up").count();
-            let state = if legs.iter().any(|c| c.on_hold) {
-                CallState::Held
-            } else if up >= 2 || (legs.len() == 1 && up == 1) {
-                CallState::Up
-            } else {
-                CallState::Ringing
-            };
-            let trunk_legs: Vec<(usize, String)> = legs
-                .iter()
-                .enumerate()
-                .filter_map(|(i, c)| self.trunk_of_channel(&c.name).map(|t| (i, t)))
-                .collect();
-            let direction = match trunk_legs.first() {
-                Some((0, _)) => "inbound",
-                Some(_) => "outbound",
-                None => "internal",
-            };
-            let answer_ms = if legs.len() == 1 {
-                first.answered_ms
-            } else {
-                legs[1..].iter().filter_map(|c| c.answered_ms).min()
-            };
-            out.calls.push(Call {
-                tenant: self.tenant.clone(),
-                pbx: self.pbx.clone(),
-                id: id.to_owned(),
-                legs: legs.iter().map(|c| c.uniqueid.clone()).collect(),
-                from: first.caller_num.clone(),
-                to,
-                state,
-                direction: direction.to_owned(),
-                trunk: trunk_legs
-                    .into_iter()
-                    .next()
-                    .map(|(_, t)| t)
-                    .unwrap_or_default(),
-                start_ms: legs.iter().filter_map(|c| c.created_ms).min(),
-                answer_ms,
-            });
+        for (id, legs) in groups {
+            out.calls.push(self.make_call(id, legs));
+        }
+    }
+
+    /// A call from its legs (at least one).
+    fn make_call(&self, id: &str, mut legs: Vec<&Channel>) -> Call {
+        legs.sort_by(|a, b| {
+            (a.uniqueid != *id, a.created_ms, &a.uniqueid).cmp(&(
+                b.uniqueid != *id,
+                b.created_ms,
+                &b.uniqueid,
+            ))
+        });
+        let first = legs[0];
+        let to = if !first.dialed.is_empty() && first.dialed != "s" {
+            first.dialed.clone()
+        } else if let Some(other) = legs.get(1) {
+            other.caller_num.clone()
+        } else {
+            first.exten.clone()
+        };
+        let up = legs.iter().filter(|c| c.state == "up").count();
+        let state = if legs.iter().any(|c| c.on_hold) {
+            CallState::Held
+        } else if up >= 2 || (legs.len() == 1 && up == 1) {
+            CallState::Up
+        } else {
+            CallState::Ringing
+        };
+        let trunk_legs: Vec<(usize, String)> = legs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| self.trunk_of_channel(&c.name).map(|t| (i, t)))
+            .collect();
+        let direction = match trunk_legs.first() {
+            Some((0, _)) => "inbound",
+            Some(_) => "outbound",
+            None => "internal",
+        };
+        let answer_ms = if legs.len() == 1 {
+            first.answered_ms
+        } else {
+            legs[1..].iter().filter_map(|c| c.answered_ms).min()
+        };
+        Call {
+            tenant: self.tenant.clone(),
+            pbx: self.pbx.clone(),
+            id: id.to_owned(),
+            legs: legs.iter().map(|c| c.uniqueid.clone()).collect(),
+            from: first.caller_num.clone(),
+            to,
+            state,
+            direction: direction.to_owned(),
+            trunk: trunk_legs
+                .into_iter()
+                .next()
+                .map(|(_, t)| t)
+                .unwrap_or_default(),
+            start_ms: legs.iter().filter_map(|c| c.created_ms).min(),
+            answer_ms,
         }
     }
 
     fn derive_bridges(&self, out: &mut Snapshot) {
-        for b in self.bridges.values() {
-            let mut b = b.clone();
-            b.channels = self
-                .channels
-                .values()
-                .filter(|c| c.bridge == b.id)
-                .map(|c| c.uniqueid.clone())
-                .collect();
-            out.bridges.push(b);
-        }
+        out.bridges
+            .extend(self.bridges.keys().filter_map(|id| self.bridge_entry(id)));
     }
 
     fn derive_queues_and_conferences(&self, views: ViewSet, out: &mut Snapshot) {
@@ -961,6 +1012,22 @@ impl PbxView {
             });
         }
     }
+}
+
+/// The key of the call a channel belongs to: its linkedid (its own
+/// uniqueid when Asterisk sent none).
+pub(crate) fn call_key(ch: &Channel) -> &str {
+    if ch.linkedid.is_empty() {
+        &ch.uniqueid
+    } else {
+        &ch.linkedid
+    }
+}
+
+/// What a PJSIP endpoint is shown as.
+enum EndpointEntry {
+    Endpoint(Endpoint),
+    Trunk(Trunk),
 }
 
 fn participant(snap: &ChannelSnapshot, admin: Option<bool>, muted: Option<bool>) -> Participant {

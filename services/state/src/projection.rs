@@ -156,6 +156,13 @@ impl Projection {
         out
     }
 
+    /// One PBX's live view (what the views are derived from).
+    pub(crate) fn live_view(&self, tenant: &str, pbx: &str) -> Option<&PbxView> {
+        self.pbxs
+            .get(&(tenant.to_owned(), pbx.to_owned()))
+            .map(|s| &s.live)
+    }
+
     /// The PBXs seen, as (tenant, pbx).
     pub fn pbx_ids(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pbxs.keys().map(|(t, p)| (t.as_str(), p.as_str()))

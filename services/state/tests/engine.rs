@@ -166,3 +166,17 @@ fn an_unreadable_snapshot_is_an_error() {
     assert!(Engine::load(b"{not json").is_err());
     assert!(Engine::load(b"[]").is_err());
 }
+
+#[test]
+fn channel_events_derive_only_what_they_touch_and_agree_with_whole_views() {
+    for (name, envs) in streams() {
+        let mut keyed = Engine::new();
+        let mut whole = Engine::new().deriving_whole_views();
+        for (i, env) in envs.iter().enumerate() {
+            let a = keyed.apply(env);
+            let b = whole.apply(env);
+            assert_eq!(a.deltas, b.deltas, "{name}: envelope {i} ({:?})", env.kind);
+            assert_eq!(a.records, b.records, "{name}: envelope {i}");
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! State service figures (issue #4), printed, never asserted:
+//! * apply rate on one core, deltas included, at two call densities;
+//! * memory per active channel with 100 PBXs × 2,000 channels;
+//! * snapshot encode (the engine's save and a tenant's JSON view) with
+//!   10,000 calls;
+//! * restart: load a snapshot, then replay 1,000,000 events.
+//!
+//! The load is synthetic but shaped like the corpus's: two-leg calls, each
+//! created, answered and hung up (6 events), with a fixed number in progress.
+//! Run with `scripts/bench state` (release build).
+
+use std::time::Instant;
+
+use prost_types::Timestamp;
+use ringside_proto::events::v1::envelope::Kind;
+use ringside_proto::events::v1::{
+    CallerId, ChannelCreated, ChannelHungUp, ChannelSnapshot, ChannelState, ChannelStateChanged,
+    Envelope,
+};
+use ringside_state::Engine;
+
+/// Generates one PBX's events: two-leg calls, `concurrent` in progress.
+struct Load {
+    tenant: String,
+    pbx: String,
+    sequence: u64,
+    next_call: u64,
+    active: std::collections::VecDeque<u64>,
+    concurrent: usize,
+}
+
+impl Load {
+    fn new(tenant: &str, pbx: &str, concurrent: usize) -> Self {
+        Load {
+            tenant: tenant.into(),
+            pbx: pbx.into(),
+            sequence: 0,
+            next_call: 0,
+            active: Default::default(),
+            concurrent,
+        }
+    }
+
+    fn env(&mut self, kind: Kind) -> Envelope {
+        self.sequence += 1;
+        Envelope {
+            tenant: self.tenant.clone(),
+            pbx: self.pbx.clone(),
+            epoch: 1,
+            sequence: self.sequence,
+            received_at: Some(Timestamp {
+                seconds: 1_800_000_000 + (self.sequence / 1000) as i64,
+                nanos: 0,
+            }),
+            kind: Some(kind),
+            ..Default::default()
+        }
+    }
+
+    fn leg(&self, call: u64, leg: &str, state: ChannelState) -> ChannelSnapshot {
+        let ext = 1000 + call % 500;
+        ChannelSnapshot {
+            name: format!("PJSIP/{ext}-{call:08x}{leg}"),
+            uniqueid: format!("{}.{call}.{leg}", self.pbx),
+            linkedid: format!("{}.{call}.a", self.pbx),
+            state: state as i32,
+            caller: Some(CallerId {
+                num: ext.to_string(),
+                name: format!("Ext {ext}"),
+            }),
+            exten: (2000 + call % 500).to_string(),
+            context: "from-internal".into(),
+            ..Default::default()
+        }
+    }
+
+    /// The events of starting one call (and, at the target concurrency,
+    /// ending the oldest).
+    fn step(&mut self, out: &mut Vec<Envelope>) {
+        let call = self.next_call;
+        self.next_call += 1;
+        for leg in ["a", "b"] {
+            let channel = Some(self.leg(call, leg, ChannelState::Ring));
+            let env = self.env(Kind::ChannelCreated(ChannelCreated {
+                channel,
+                ..Default::default()
+            }));
+            out.push(env);
+        }
+        for leg in ["a", "b"] {
+            let channel = Some(self.leg(call, leg, ChannelState::Up));
+            let env = self.env(Kind::ChannelStateChanged(ChannelStateChanged { channel }));
+            out.push(env);
+        }
+        self.active.push_back(call);
+        if self.active.len() > self.concurrent {
+            let old = self.active.pop_front().expect("not empty");
+            for leg in ["b", "a"] {
+                let channel = Some(self.leg(old, leg, ChannelState::Up));
+                let env = self.env(Kind::ChannelHungUp(ChannelHungUp {
+                    channel,
+                    cause_code: Some(16),
+                    ..Default::default()
+                }));
+                out.push(env);
+            }
+        }
+    }
+
+    fn events(&mut self, n: usize) -> Vec<Envelope> {
+        let mut out = Vec::with_capacity(n + 8);
+        while out.len() < n {
+            self.step(&mut out);
+        }
+        out
+    }
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn apply_rate(concurrent: usize, events: usize) {
+    let mut load = Load::new("bench", "pbx-1", concurrent);
+    let warm = load.events(concurrent * 6);
+    let envs = load.events(events);
+    let mut engine = Engine::new();
+    for e in &warm {
+        engine.apply(e);
+    }
+    let started = Instant::now();
+    let mut deltas = 0usize;
+    let mut records = 0usize;
+    for e in &envs {
+        let out = engine.apply(e);
+        deltas += out.deltas.len();
+        records += out.records.len();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "apply, 1 PBX, {concurrent} calls in progress: {:.0} events/s ({} events, {deltas} deltas, {records} call records, {:.2} s)",
+        envs.len() as f64 / secs,
+        envs.len(),
+        secs
+    );
+}
+
+fn memory_per_channel() {
+    let before = rss_bytes();
+    let mut engine = Engine::new();
+    let mut channels = 0usize;
+    for p in 0..100 {
+        let mut load = Load::new("bench", &format!("pbx-{p}"), usize::MAX);
+        let mut out = Vec::new();
+        // 1,000 calls × 2 legs, created and answered, none ended.
+        while load.next_call < 1000 {
+            load.step(&mut out);
+        }
+        for e in &out {
+            engine.apply(e);
+        }
+        channels += 2000;
+    }
+    let after = rss_bytes();
+    let (_, snapshot) = engine.snapshot("bench", None);
+    assert_eq!(snapshot.channels.len(), channels);
+    println!(
+        "memory: {channels} active channels (100 PBXs × 2,000) take {:.0} MiB of RSS: {:.0} bytes per channel (views + published copy + call notes)",
+        (after.saturating_sub(before)) as f64 / (1024.0 * 1024.0),
+        (after.saturating_sub(before)) as f64 / channels as f64
+    );
+}
+
+fn snapshot_encode() {
+    let mut load = Load::new("bench", "pbx-1", usize::MAX);
+    let mut out = Vec::new();
+    while load.next_call < 10_000 {
+        load.step(&mut out);
+    }
+    let mut engine = Engine::new();
+    for e in &out {
+        engine.apply(e);
+    }
+    let started = Instant::now();
+    let saved = engine.save();
+    let save = started.elapsed();
+    let started = Instant::now();
+    let (seq, snapshot) = engine.snapshot("bench", None);
+    let json = serde_json::to_vec(&snapshot).unwrap();
+    let view = started.elapsed();
+    println!(
+        "snapshot of 10,000 calls: engine save {:.1} ms ({} KiB); tenant views as JSON {:.1} ms ({} KiB, seq {seq})",
+        save.as_secs_f64() * 1000.0,
+        saved.len() / 1024,
+        view.as_secs_f64() * 1000.0,
+        json.len() / 1024
+    );
+}
+
+fn restart() {
+    let mut load = Load::new("bench", "pbx-1", 200);
+    let before = load.events(100_000);
+    let after = load.events(1_000_000);
+    let mut engine = Engine::new();
+    for e in &before {
+        engine.apply(e);
+    }
+    let saved = engine.save();
+    drop(engine);
+    let started = Instant::now();
+    let mut engine = Engine::load(&saved).expect("loads");
+    let loaded = started.elapsed();
+    for e in &after {
+        engine.apply(e);
+    }
+    let total = started.elapsed();
+    println!(
+        "restart: load snapshot {:.1} ms, then replay {} events: {:.2} s in all",
+        loaded.as_secs_f64() * 1000.0,
+        after.len(),
+        total.as_secs_f64()
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; any other argument filters by name.
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wants = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    if wants("apply") {
+        apply_rate(10, 300_000);
+        apply_rate(200, 300_000);
+        apply_rate(2000, 60_000);
+    }
+    if wants("memory") {
+        memory_per_channel();
+    }
+    if wants("snapshot") {
+        snapshot_encode();
+    }
+    if wants("restart") {
+        restart();
+    }
+}
