@@ -11,10 +11,19 @@ use crate::commands;
 
 /// Ringside: real-time operations for Asterisk fleets.
 #[derive(Debug, Parser)]
-#[command(name = "ringside", version, propagate_version = true)]
+#[command(
+    name = "ringside",
+    version,
+    propagate_version = true,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    /// Without a command, the whole product runs in this one process
+    /// (monolithic mode).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub monolith: commands::monolith::Args,
 }
 
 /// The modes of the binary.
@@ -32,13 +41,22 @@ pub enum Command {
     Replay(commands::replay::Args),
     /// Run the state service (events → live views, snapshots, deltas, call records).
     State(commands::state::Args),
+    /// Run the gateway (REST, WebSockets, web UI) against NATS and PostgreSQL.
+    Gateway(commands::gateway::Args),
+    /// Run the provisioning service (PBX registry, call rating) against NATS and PostgreSQL.
+    Provisioning(commands::provisioning::Args),
+    /// Administration: users.
+    Admin(commands::admin::Args),
 }
 
 impl Command {
     /// Long-running services set up their own telemetry (see
     /// `commands::service`).
     pub fn is_service(&self) -> bool {
-        matches!(self, Command::Ingestor(_) | Command::State(_))
+        matches!(
+            self,
+            Command::Ingestor(_) | Command::State(_) | Command::Gateway(_) | Command::Provisioning(_)
+        )
     }
 }
 

@@ -45,11 +45,11 @@ fn main() -> ExitCode {
 
     // Services set up logging with the rest of their telemetry, from their
     // settings; the tools log plainly.
-    if !cli.command.is_service() {
+    if cli.command.as_ref().is_some_and(|c| !c.is_service()) {
         logging::init();
     }
 
-    match commands::run(cli.command) {
+    match commands::run(cli.command, cli.monolith) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             report(&error);

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ringside_ami_ingestor::IngestorSettings;
 use ringside_gateway::GatewaySettings;
+use ringside_provisioning::ProvisioningSettings;
 use ringside_state::service::StateSettings;
 use ringside_telemetry::TelemetrySettings;
 use ringside_bus::{NatsSettings, Retention, Storage, Token, Topology};
@@ -32,6 +33,8 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     /// `[telemetry]`: logs, traces, the metrics listener.
     pub telemetry: TelemetrySettings,
+    /// `[provisioning]`: the admin database and the key of stored secrets.
+    pub provisioning: ProvisioningSettings,
 }
 
 /// `[bus]`.

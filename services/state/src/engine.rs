@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use ringside_proto::events::v1::{ChannelSnapshot, Envelope};
 use ringside_proto::events::v1::envelope::Kind;
+use ringside_proto::events::v1::{ChannelSnapshot, Envelope};
 
 use crate::deltas::{self, Delta, Entry, Op, Published, View, ViewSet};
 use crate::pbx::{PbxView, call_key};
@@ -110,7 +110,13 @@ impl Engine {
             for (view, new) in View::ALL.into_iter().zip(new) {
                 if views.contains(view) {
                     let old = std::mem::replace(&mut published[view as usize], new);
-                    deltas::diff(view, old, &published[view as usize], &mut changes, &mut removed);
+                    deltas::diff(
+                        view,
+                        old,
+                        &published[view as usize],
+                        &mut changes,
+                        &mut removed,
+                    );
                 }
             }
         }
@@ -353,8 +359,14 @@ fn keyed_changes(
             }
         }
     };
-    keyed(View::Endpoints, endpoints, &|k| live.endpoint_entry(k).map(Entry::Endpoint));
-    keyed(View::Channels, uniqueids, &|k| live.channel_entry(k).map(Entry::Channel));
+    keyed(View::Endpoints, endpoints, &|k| {
+        live.endpoint_entry(k).map(Entry::Endpoint)
+    });
+    keyed(View::Channels, uniqueids, &|k| {
+        live.channel_entry(k).map(Entry::Channel)
+    });
     keyed(View::Calls, calls, &|k| live.call_entry(k).map(Entry::Call));
-    keyed(View::Bridges, bridges, &|k| live.bridge_entry(k).map(Entry::Bridge));
+    keyed(View::Bridges, bridges, &|k| {
+        live.bridge_entry(k).map(Entry::Bridge)
+    });
 }

@@ -814,7 +814,10 @@ impl PbxView {
                 continue;
             }
             let device = format!("PJSIP/{name}");
-            let count = channels_per_device.get(device.as_str()).copied().unwrap_or(0);
+            let count = channels_per_device
+                .get(device.as_str())
+                .copied()
+                .unwrap_or(0);
             match self.endpoint_or_trunk(name, rec, count) {
                 EndpointEntry::Endpoint(e) => out.endpoints.push(e),
                 EndpointEntry::Trunk(t) => out.trunks.push(t),

@@ -343,18 +343,13 @@ impl Replayer {
 /// Replays successive connections of one PBX: each transcript is a
 /// connection, with a `Disconnected` between two of them.
 pub fn replay(transcripts: &[&[u8]], tenant: &str, pbx: &str) -> Replayer {
-    let untimed: Vec<TimedTranscript<'_>> =
-        transcripts.iter().map(|t| (*t, &[][..])).collect();
+    let untimed: Vec<TimedTranscript<'_>> = transcripts.iter().map(|t| (*t, &[][..])).collect();
     replay_timed(&untimed, tenant, pbx)
 }
 
 /// [`replay`] with each transcript's recorded TCP reads (see
 /// [`Replayer::transcript_timed`]; an empty list for an untimed one).
-pub fn replay_timed(
-    transcripts: &[TimedTranscript<'_>],
-    tenant: &str,
-    pbx: &str,
-) -> Replayer {
+pub fn replay_timed(transcripts: &[TimedTranscript<'_>], tenant: &str, pbx: &str) -> Replayer {
     let mut r = Replayer::new(tenant, pbx);
     for (i, (bytes, reads)) in transcripts.iter().enumerate() {
         if i > 0 {

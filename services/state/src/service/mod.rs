@@ -216,14 +216,20 @@ impl StateService {
             self.applied_since_snapshot += 1;
             metrics::counter!("ringside_state_events_applied_total").increment(1);
         }
-        self.publish(&out).await;
+        publish(&self.deps, &out).await;
         Step::Applied(out.applied)
     }
+}
 
-    /// Publishes deltas (core: whoever listens now) and call records
-    /// (durable, retried until stored: a record must not be lost).
-    async fn publish(&self, out: &Output) {
-        let subjects = self.deps.topology.subjects();
+/// Publishes deltas (core: whoever listens now) and call records (durable,
+/// retried until stored: a record must not be lost).
+///
+/// Free functions of the parts they use, not methods: a future holding
+/// `&StateService` would need the service to be `Sync`, and its consumer is
+/// not.
+async fn publish(deps: &Deps, out: &Output) {
+    {
+        let subjects = deps.topology.subjects();
         for delta in &out.deltas {
             let (Ok(tenant), Ok(view)) = (
                 TenantId::new(&delta.tenant),
@@ -232,8 +238,7 @@ impl StateService {
                 continue;
             };
             let json = serde_json::to_vec(delta).expect("a delta serializes");
-            if let Err(e) = self
-                .deps
+            if let Err(e) = deps
                 .bus
                 .publish_core(&subjects.view(&tenant, &view), Outgoing::new(json))
                 .await
@@ -254,8 +259,7 @@ impl StateService {
                 let msg = Outgoing::new(json.clone())
                     .with_msg_id(&record.call_id)
                     .unwrap_or_else(|_| Outgoing::new(json.clone()));
-                match self
-                    .deps
+                match deps
                     .bus
                     .publish(&subjects.calls_completed(&tenant), msg)
                     .await
@@ -271,7 +275,9 @@ impl StateService {
             metrics::counter!("ringside_state_call_records_total").increment(1);
         }
     }
+}
 
+impl StateService {
     /// Waits up to `wait` for one delivery or request and handles it.
     ///
     /// # Errors
@@ -281,7 +287,7 @@ impl StateService {
             biased;
             request = self.requests.next() => match request {
                 Some(request) => {
-                    self.answer(request).await;
+                    answer(&self.engine, &self.settings, &self.deps, request).await;
                     Ok(Step::Answered)
                 }
                 None => anyhow::bail!("the bus closed the snapshot request subscription"),
@@ -304,71 +310,6 @@ impl StateService {
                 }
             },
         }
-    }
-
-    /// Answers a snapshot request of a tenant this shard owns (others are
-    /// left to their shard).
-    async fn answer(&self, request: Request) {
-        let subject = request.msg.subject.clone();
-        let Some(tenant) = subject
-            .strip_suffix(".state.snapshot")
-            .and_then(|s| s.rsplit('.').next())
-            .map(str::to_owned)
-        else {
-            return;
-        };
-        if !self.settings.owns(&tenant) {
-            return;
-        }
-        let asked: SnapshotRequest = if request.msg.payload.is_empty() {
-            SnapshotRequest::default()
-        } else {
-            match serde_json::from_slice(&request.msg.payload) {
-                Ok(asked) => asked,
-                Err(e) => {
-                    let _ = request
-                        .respond(error_reply("bad_request", &format!("invalid request: {e}")))
-                        .await;
-                    return;
-                }
-            }
-        };
-        if let Some(at_ms) = asked.at_ms {
-            // Replaying the stream takes a while: do it beside the loop.
-            let bus = self.deps.bus.clone();
-            let topology = self.deps.topology.clone();
-            let timeout = self.settings.time_travel_timeout;
-            tokio::spawn(async move {
-                let reply = match tokio::time::timeout(
-                    timeout,
-                    time_travel(
-                        bus.as_ref(),
-                        &topology,
-                        &tenant,
-                        asked.pbx.as_deref(),
-                        at_ms,
-                    ),
-                )
-                .await
-                {
-                    Ok(Ok(snapshot)) => json_reply(&SnapshotReply {
-                        seq: None,
-                        snapshot,
-                    }),
-                    Ok(Err(e)) => error_reply("unavailable", &format!("{e:#}")),
-                    Err(_) => error_reply("timeout", "the replay took too long"),
-                };
-                let _ = request.respond(reply).await;
-            });
-            return;
-        }
-        let (seq, snapshot) = self.engine.snapshot(&tenant, asked.pbx.as_deref());
-        let _ = request
-            .respond(json_reply(&SnapshotReply {
-                seq: Some(seq),
-                snapshot,
-            }))
-            .await;
     }
 
     /// Saves a snapshot now.
@@ -424,6 +365,71 @@ impl StateService {
         }
         Ok(())
     }
+}
+
+/// Answers a snapshot request of a tenant this shard owns (others are
+/// left to their shard).
+async fn answer(engine: &Engine, settings: &StateSettings, deps: &Deps, request: Request) {
+    let subject = request.msg.subject.clone();
+    let Some(tenant) = subject
+        .strip_suffix(".state.snapshot")
+        .and_then(|s| s.rsplit('.').next())
+        .map(str::to_owned)
+    else {
+        return;
+    };
+    if !settings.owns(&tenant) {
+        return;
+    }
+    let asked: SnapshotRequest = if request.msg.payload.is_empty() {
+        SnapshotRequest::default()
+    } else {
+        match serde_json::from_slice(&request.msg.payload) {
+            Ok(asked) => asked,
+            Err(e) => {
+                let _ = request
+                    .respond(error_reply("bad_request", &format!("invalid request: {e}")))
+                    .await;
+                return;
+            }
+        }
+    };
+    if let Some(at_ms) = asked.at_ms {
+        // Replaying the stream takes a while: do it beside the loop.
+        let bus = deps.bus.clone();
+        let topology = deps.topology.clone();
+        let timeout = settings.time_travel_timeout;
+        tokio::spawn(async move {
+            let reply = match tokio::time::timeout(
+                timeout,
+                time_travel(
+                    bus.as_ref(),
+                    &topology,
+                    &tenant,
+                    asked.pbx.as_deref(),
+                    at_ms,
+                ),
+            )
+            .await
+            {
+                Ok(Ok(snapshot)) => json_reply(&SnapshotReply {
+                    seq: None,
+                    snapshot,
+                }),
+                Ok(Err(e)) => error_reply("unavailable", &format!("{e:#}")),
+                Err(_) => error_reply("timeout", "the replay took too long"),
+            };
+            let _ = request.respond(reply).await;
+        });
+        return;
+    }
+    let (seq, snapshot) = engine.snapshot(&tenant, asked.pbx.as_deref());
+    let _ = request
+        .respond(json_reply(&SnapshotReply {
+            seq: Some(seq),
+            snapshot,
+        }))
+        .await;
 }
 
 fn json_reply(value: &impl Serialize) -> Outgoing {
