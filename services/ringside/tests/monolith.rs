@@ -1,0 +1,214 @@
+//! `ringside` with no command, started the way the README says: the whole
+//! product in one process. A WebSocket client logs in like a browser and
+//! receives the live views of the built-in simulated PBX, then its calls as
+//! deltas; the first admin's generated password is printed once; the
+//! microservice gateway refuses the default signing secret.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+/// The monolith, killed on drop; its stdout lines arrive on `lines`.
+struct Monolith {
+    child: Child,
+    addr: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Monolith {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data_dir: &std::path::Path, password: Option<&str>) -> Monolith {
+    let port = ringside_testkit::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ringside"));
+    command
+        .args(["--listen", &addr, "--data-dir"])
+        .arg(data_dir)
+        .env_remove("RINGSIDE_ADMIN_PASSWORD")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(p) = password {
+        command.env("RINGSIDE_ADMIN_PASSWORD", p);
+    }
+    let mut child = command.spawn().expect("the ringside binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let monolith = Monolith { child, addr, lines };
+    // Ready when it says so.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match monolith.lines.recv_timeout(left) {
+            Ok(line) if line.starts_with("Ringside is running") => break,
+            Ok(_) => {}
+            Err(e) => panic!("the monolith did not say it runs: {e}"),
+        }
+    }
+    monolith
+}
+
+/// One HTTP/1.1 request; (status, body).
+fn http(addr: &str, method: &str, path: &str, body: &str, token: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn login(addr: &str, password: &str) -> Option<String> {
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/v1/auth/login",
+        &serde_json::json!({"username": "admin", "password": password}).to_string(),
+        None,
+    );
+    (status == 200).then(|| {
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["token_type"], "bearer");
+        v["access_token"].as_str().unwrap().to_owned()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_default_command_serves_simulated_calls_to_a_websocket_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = start(dir.path(), Some("a-test-password"));
+    assert!(login(&m.addr, "wrong").is_none(), "a wrong password is refused");
+    let token = login(&m.addr, "a-test-password").expect("the admin logs in");
+
+    // The simulator is a PBX server like any other.
+    let (status, body) = http(&m.addr, "GET", "/api/v1/pbx/", "", Some(&token));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"simulator\""), "{body}");
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", m.addr))
+        .await
+        .expect("the WebSocket upgrade");
+    ws.send(Message::Text(
+        serde_json::json!({"type": "auth", "token": token}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut initial_seq = None;
+    let mut last_seq = 0;
+    let mut saw_call = false;
+    while !saw_call {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("live data within a minute")
+            .expect("the socket stays open")
+            .unwrap();
+        let Message::Text(text) = msg else { continue };
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        match v["type"].as_str() {
+            Some("InitialState") => {
+                let seq = v["seq"].as_u64().unwrap();
+                initial_seq = Some(seq);
+                last_seq = seq;
+                let pbxs = v["snapshot"]["pbxs"].as_array().unwrap();
+                assert!(pbxs.iter().all(|p| p["tenant"] == "default"));
+            }
+            Some("Delta") => {
+                assert!(initial_seq.is_some(), "a delta before the snapshot");
+                let seq = v["seq"].as_u64().unwrap();
+                assert_eq!(seq, last_seq + 1, "no gap, no duplicate");
+                last_seq = seq;
+                if v["view"] == "calls" && v["op"] == "upsert" {
+                    assert_eq!(v["value"]["tenant"], "default");
+                    assert!(v["value"]["from"].is_string());
+                    saw_call = true;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_generated_admin_password_is_printed_once_and_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = ringside_testkit::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringside"))
+        .args(["--listen", &addr, "--data-dir"])
+        .arg(dir.path())
+        .env_remove("RINGSIDE_ADMIN_PASSWORD")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut password = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(p) = line.split("with password: ").nth(1) {
+            password = Some(p.trim().to_owned());
+        }
+        if line.starts_with("Ringside is running") {
+            break;
+        }
+    }
+    let password = password.expect("the generated password is printed");
+    assert!(password.len() >= 16, "a strong password: {password}");
+    assert!(login(&addr, &password).is_some(), "and it logs in");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A second start on the same data keeps the admin and prints no password.
+    let m = start(dir.path(), None);
+    std::thread::sleep(Duration::from_millis(200));
+    let later: Vec<String> = std::iter::from_fn(|| m.lines.try_recv().ok()).collect();
+    assert!(
+        later.iter().all(|l| !l.contains("password")),
+        "printed again: {later:?}"
+    );
+    assert!(login(&m.addr, &password).is_some());
+}
+
+#[test]
+fn the_gateway_service_refuses_the_default_signing_secret() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringside"))
+        .arg("gateway")
+        .env_remove("RINGSIDE__GATEWAY__JWT_SECRET")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("jwt_secret"), "{stderr}");
+}
