@@ -31,11 +31,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "ringside.databaseEnv" -}}
-- name: RINGSIDE__PROVISIONING__DATABASE_URL
+- name: RINGSIDE__PROVISIONING__DATABASE__URL
   valueFrom:
     secretKeyRef:
       name: {{ include "ringside.databaseSecretName" . }}
       key: database-url
+- name: RINGSIDE__PROVISIONING__SECRET_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ringside.secretName" . }}
+      key: secret-key
 {{- end -}}
 
 {{/* Pod-level settings shared by every Deployment. */}}

@@ -31,7 +31,7 @@ use crate::store::{DatabaseSettings, Entity, Store, offset};
 use crate::validate::ValidationError;
 
 /// `[provisioning]` settings.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProvisioningSettings {
     /// Where the data lives.
@@ -43,6 +43,25 @@ pub struct ProvisioningSettings {
     /// (created on first start).
     #[serde(default)]
     pub secret_key: Option<SecretKey>,
+    /// The first administrator's password, for deployments that cannot run
+    /// `ringside admin create-user`: while the database has no user at all,
+    /// the provisioning service creates the tenant `default` with the
+    /// platform admin `admin` and this password.
+    #[serde(default)]
+    pub admin_password: Option<String>,
+}
+
+impl std::fmt::Debug for ProvisioningSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvisioningSettings")
+            .field("database", &self.database)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "***"))
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "***"),
+            )
+            .finish()
+    }
 }
 
 impl Default for ProvisioningSettings {
@@ -51,6 +70,7 @@ impl Default for ProvisioningSettings {
         ProvisioningSettings {
             database: DatabaseSettings::default(),
             secret_key: None,
+            admin_password: None,
         }
     }
 }

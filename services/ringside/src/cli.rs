@@ -55,7 +55,10 @@ impl Command {
     pub fn is_service(&self) -> bool {
         matches!(
             self,
-            Command::Ingestor(_) | Command::State(_) | Command::Gateway(_) | Command::Provisioning(_)
+            Command::Ingestor(_)
+                | Command::State(_)
+                | Command::Gateway(_)
+                | Command::Provisioning(_)
         )
     }
 }

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ringside_ami_ingestor::IngestorSettings;
+use ringside_bus::{NatsSettings, Retention, Storage, Token, Topology};
 use ringside_gateway::GatewaySettings;
 use ringside_provisioning::ProvisioningSettings;
 use ringside_state::service::StateSettings;
 use ringside_telemetry::TelemetrySettings;
-use ringside_bus::{NatsSettings, Retention, Storage, Token, Topology};
 use serde::Deserialize;
 
 /// The whole configuration file.

@@ -107,7 +107,10 @@ fn login(addr: &str, password: &str) -> Option<String> {
 async fn the_default_command_serves_simulated_calls_to_a_websocket_client() {
     let dir = tempfile::tempdir().unwrap();
     let m = start(dir.path(), Some("a-test-password"));
-    assert!(login(&m.addr, "wrong").is_none(), "a wrong password is refused");
+    assert!(
+        login(&m.addr, "wrong").is_none(),
+        "a wrong password is refused"
+    );
     let token = login(&m.addr, "a-test-password").expect("the admin logs in");
 
     // The simulator is a PBX server like any other.
@@ -119,7 +122,9 @@ async fn the_default_command_serves_simulated_calls_to_a_websocket_client() {
         .await
         .expect("the WebSocket upgrade");
     ws.send(Message::Text(
-        serde_json::json!({"type": "auth", "token": token}).to_string().into(),
+        serde_json::json!({"type": "auth", "token": token})
+            .to_string()
+            .into(),
     ))
     .await
     .unwrap();

@@ -52,9 +52,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             metrics: Some(Arc::new(move || metrics.render())),
             admin: Some(admin_router(provisioning, bus)),
         };
-        let server = ringside_gateway::bind(settings.gateway.clone(), deps, running.shutdown.clone())
-            .await
-            .context("starting the gateway")?;
+        let server =
+            ringside_gateway::bind(settings.gateway.clone(), deps, running.shutdown.clone())
+                .await
+                .context("starting the gateway")?;
         running.ready.store(true, Ordering::Relaxed);
         tracing::info!(addr = %server.local_addr().context("the gateway's address")?, "gateway running");
         server.serve().await

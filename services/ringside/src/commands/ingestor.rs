@@ -29,11 +29,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     crate::commands::service::run(settings, "ingestor", |running| async move {
         let settings = running.settings;
         let (bus, topology) = crate::bus::connect(&settings.bus, "ingestor").await?;
-        running.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+        running
+            .ready
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if settings.ingestor.pbx.is_empty() {
-            tracing::info!("no PBX configured: waiting for PBXs in the ringside_pbx registry bucket");
+            tracing::info!(
+                "no PBX configured: waiting for PBXs in the ringside_pbx registry bucket"
+            );
         }
         tracing::info!(nats = %settings.bus.nats.url.split('@').next_back().unwrap_or_default(), pbxs = settings.ingestor.pbx.len(), "ingestor running");
-        ringside_ami_ingestor::run(settings.ingestor, Deps { bus, topology }, running.shutdown).await
+        ringside_ami_ingestor::run(settings.ingestor, Deps { bus, topology }, running.shutdown)
+            .await
     })
 }

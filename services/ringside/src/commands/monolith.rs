@@ -21,14 +21,12 @@ use ringside_bus::{Bus, InProcessLimits, Topology};
 use ringside_gateway::GatewayDeps;
 use ringside_gateway::admin::{ProvisioningAccounts, admin_router};
 use ringside_provisioning::Provisioning;
-use ringside_provisioning::model::{Actor, Page, PbxServerInput, Role};
+use ringside_provisioning::model::{Page, PbxServerInput};
 use tokio::task::JoinSet;
 
+use crate::commands::provisioning::{ADMIN_USER, DEFAULT_TENANT, first_admin, system_actor};
 use crate::commands::service::{self, Running};
 
-/// The tenant and user created on first start.
-const DEFAULT_TENANT: &str = "default";
-const ADMIN_USER: &str = "admin";
 /// The PBX server the built-in simulator is registered as.
 const SIMULATOR: &str = "simulator";
 
@@ -60,7 +58,8 @@ fn parse_pbx(text: &str) -> Result<PbxSettings, String> {
 /// # Errors
 /// Invalid settings, the data directory or the listen address unusable.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut settings = crate::settings::load(args.config.as_deref(), &crate::settings::process_env())?;
+    let mut settings =
+        crate::settings::load(args.config.as_deref(), &crate::settings::process_env())?;
     settings.gateway.monolithic = true;
     settings.gateway.listen = args.listen;
     settings.provisioning.database.url = None;
@@ -71,7 +70,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         settings.gateway.jwt_secret = local_secret(&args.data_dir.join("jwt.secret"))?;
     }
     let pbxs = args.pbx.clone();
-    service::run(settings, "ringside", move |running| everything(running, pbxs))
+    service::run(settings, "ringside", move |running| {
+        everything(running, pbxs)
+    })
 }
 
 /// A random secret kept in `path` (created on first start, owner-only).
@@ -125,7 +126,13 @@ async fn everything(running: Running, pbxs: Vec<PbxSettings>) -> anyhow::Result<
             .await
             .context("opening the provisioning database")?,
     );
-    first_admin(&provisioning).await?;
+    let password = std::env::var("RINGSIDE_ADMIN_PASSWORD").ok();
+    if let Some(generated) = first_admin(&provisioning, password).await? {
+        // Printed once, on the terminal of whoever started it: the only copy.
+        println!(
+            "First start: created user '{ADMIN_USER}' (tenant '{DEFAULT_TENANT}') with password: {generated}"
+        );
+    }
 
     let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
     let mut simulator = None;
@@ -143,7 +150,12 @@ async fn everything(running: Running, pbxs: Vec<PbxSettings>) -> anyhow::Result<
     };
     let stop = shutdown.clone();
     let ingestor = settings.ingestor.clone();
-    tasks.spawn(async move { ("ingestor", ringside_ami_ingestor::run(ingestor, deps, stop).await) });
+    tasks.spawn(async move {
+        (
+            "ingestor",
+            ringside_ami_ingestor::run(ingestor, deps, stop).await,
+        )
+    });
 
     let state = ringside_state::service::StateService::start(
         settings.state.clone(),
@@ -201,45 +213,11 @@ async fn everything(running: Running, pbxs: Vec<PbxSettings>) -> anyhow::Result<
     result
 }
 
-/// Creates the tenant `default` and its platform admin on first start.
-async fn first_admin(provisioning: &Provisioning) -> anyhow::Result<()> {
-    let system = system_actor();
-    let users = provisioning
-        .list_users(&system, Page::default())
-        .await
-        .context("listing users")?;
-    if users.total > 0 {
-        return Ok(());
-    }
-    let (password, generated) = match std::env::var("RINGSIDE_ADMIN_PASSWORD") {
-        Ok(p) if !p.is_empty() => (p, false),
-        _ => (random_token(24), true),
-    };
-    provisioning
-        .bootstrap_user(DEFAULT_TENANT, ADMIN_USER, &password, Role::PlatformAdmin)
-        .await
-        .context("creating the first admin")?;
-    if generated {
-        // Printed once, on the terminal of whoever started it: the only copy.
-        println!(
-            "First start: created user '{ADMIN_USER}' (tenant '{DEFAULT_TENANT}') with password: {password}"
-        );
-    }
-    Ok(())
-}
-
-fn system_actor() -> Actor {
-    Actor {
-        user_id: None,
-        username: "system".to_owned(),
-        tenant: DEFAULT_TENANT.to_owned(),
-        role: Role::PlatformAdmin,
-    }
-}
-
 /// Starts the built-in simulated PBX and registers it as the PBX server
 /// `simulator` (its port changes from run to run, so the record is updated).
-async fn start_simulator(provisioning: &Provisioning) -> anyhow::Result<ringside_pbx_sim::Simulator> {
+async fn start_simulator(
+    provisioning: &Provisioning,
+) -> anyhow::Result<ringside_pbx_sim::Simulator> {
     let secret = random_token(24);
     let sim = ringside_pbx_sim::start(ringside_pbx_sim::SimConfig {
         listen: "127.0.0.1:0".parse().expect("a valid address"),
@@ -288,7 +266,9 @@ async fn register_pbx(provisioning: &Provisioning, pbx: &PbxSettings) -> anyhow:
             name: pbx.tenant.clone(),
         };
         // Already there after the first start: that is fine.
-        let _ = provisioning.create_tenant(&system_actor(), tenant).await;
+        let _ = provisioning
+            .create_tenant(&system_actor(DEFAULT_TENANT), tenant)
+            .await;
     }
     upsert_pbx(provisioning, &pbx.tenant, input).await
 }
@@ -298,12 +278,15 @@ async fn upsert_pbx(
     tenant: &str,
     mut input: PbxServerInput,
 ) -> anyhow::Result<()> {
-    let system = Actor {
-        tenant: tenant.to_owned(),
-        ..system_actor()
-    };
+    let system = system_actor(tenant);
     let existing = provisioning
-        .list_pbx_servers(&system, Page { limit: 1000, offset: 0 })
+        .list_pbx_servers(
+            &system,
+            Page {
+                limit: 1000,
+                offset: 0,
+            },
+        )
         .await
         .context("listing PBX servers")?
         .items

@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use anyhow::Context as _;
-use ringside_provisioning::Provisioning;
+use ringside_provisioning::{Actor, Page, Provisioning, Role};
 
 use crate::commands::common::SettingsArgs;
 use crate::commands::service;
@@ -30,6 +30,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let provisioning = Provisioning::open(&settings.provisioning, bus, topology)
             .await
             .context("opening the provisioning database")?;
+        if let Some(password) = &settings.provisioning.admin_password {
+            first_admin(&provisioning, Some(password.clone())).await?;
+        }
         running.ready.store(true, Ordering::Relaxed);
         tracing::info!("provisioning running (PBX registry synchronised, rating call records)");
         provisioning
@@ -37,4 +40,51 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .await
             .context("rating call records")
     })
+}
+
+/// The tenant and user created on first start.
+pub(crate) const DEFAULT_TENANT: &str = "default";
+pub(crate) const ADMIN_USER: &str = "admin";
+
+/// The system itself, as the actor of start-up work in tenant `tenant`.
+pub(crate) fn system_actor(tenant: &str) -> Actor {
+    Actor {
+        user_id: None,
+        username: "system".to_owned(),
+        tenant: tenant.to_owned(),
+        role: Role::PlatformAdmin,
+    }
+}
+
+/// While tenant `default` has no user, creates it with the platform admin
+/// `admin` and `password` (generated when `None`). Returns the generated
+/// password, for the caller to show once.
+///
+/// # Errors
+/// The database refused (an invalid password included).
+pub(crate) async fn first_admin(
+    provisioning: &Provisioning,
+    password: Option<String>,
+) -> anyhow::Result<Option<String>> {
+    let users = provisioning
+        .list_users(&system_actor(DEFAULT_TENANT), Page::default())
+        .await
+        .context("listing users")?;
+    if users.total > 0 {
+        return Ok(None);
+    }
+    let (password, generated) = match password.filter(|p| !p.is_empty()) {
+        Some(p) => (p, false),
+        None => (crate::commands::monolith::random_token(20), true),
+    };
+    provisioning
+        .bootstrap_user(DEFAULT_TENANT, ADMIN_USER, &password, Role::PlatformAdmin)
+        .await
+        .context("creating the first admin")?;
+    tracing::info!(
+        tenant = DEFAULT_TENANT,
+        user = ADMIN_USER,
+        "first administrator created"
+    );
+    Ok(generated.then_some(password))
 }

@@ -76,7 +76,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             text.push('\n');
         }
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("wrote {} call record(s) to {}", replayer.records().len(), path.display());
+        eprintln!(
+            "wrote {} call record(s) to {}",
+            replayer.records().len(),
+            path.display()
+        );
     }
     Ok(())
 }

@@ -27,7 +27,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map_err(crate::settings::SettingsError::new)?;
     service::run(settings, "state", |running| async move {
         let (bus, topology) = crate::bus::connect(&running.settings.bus, "state").await?;
-        let state = StateService::start(running.settings.state.clone(), Deps { bus, topology }).await?;
+        let state =
+            StateService::start(running.settings.state.clone(), Deps { bus, topology }).await?;
         running.ready.store(true, Ordering::Relaxed);
         tracing::info!(shard = %running.settings.state.shard(), "state service running");
         state.run_until(running.shutdown).await
