@@ -7,6 +7,7 @@
 //! sessions hand bytes to their writers without waiting.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::actions::Pbx;
+use crate::actions::config_dir::ConfigDir;
 use crate::actions::config_files::ConfigStore;
 use crate::config::{ServerTls, SimConfig};
 use crate::engine::snapshot::PbxState;
@@ -144,6 +146,56 @@ impl Simulator {
         }
     }
 
+    /// Serves `dir` as the PBX's configuration directory (`/etc/asterisk`),
+    /// as a real Asterisk on the same host would: PJSIP and dialplan reloads
+    /// re-read its `pjsip*.conf` / `extensions*.conf`, `PJSIPShowEndpoints`
+    /// also lists the endpoints loaded from it, and `GetConfig` /
+    /// `UpdateConfig` read and write its files. Its endpoints are loaded at
+    /// once, as at an Asterisk start. Off unless called.
+    ///
+    /// # Errors
+    /// [`SimError::Config`] when `dir` is not a readable directory, or in
+    /// replay mode (there is no PBX to configure).
+    pub fn use_config_dir(&self, dir: impl Into<PathBuf>) -> Result<(), SimError> {
+        let dir = ConfigDir::open(dir.into()).map_err(SimError::Config)?;
+        let mut st = self.inner.lock();
+        let pbx = st.pbx.as_mut().ok_or_else(|| {
+            SimError::Config("a replaying simulator has no configuration directory".to_owned())
+        })?;
+        pbx.dir = Some(dir);
+        Ok(())
+    }
+
+    /// The configuration directory in use, if any.
+    pub fn config_dir(&self) -> Option<PathBuf> {
+        let st = self.inner.lock();
+        st.pbx
+            .as_ref()
+            .and_then(|p| p.dir.as_ref())
+            .map(|d| d.path().to_owned())
+    }
+
+    /// Makes the next `n` module reloads fail (whatever asks for them:
+    /// `Command`, `Reload`, `UpdateConfig` with `Reload`), as an Asterisk
+    /// refusing a configuration would; the loaded configuration stays as it
+    /// was. A file of the configuration directory with a line `#fail` makes
+    /// every reload of its module fail the same way.
+    pub fn fail_next_reloads(&self, n: usize) {
+        if let Some(p) = self.inner.lock().pbx.as_mut() {
+            p.failing_reloads = n;
+        }
+    }
+
+    /// Every module reload asked for so far (`res_pjsip.so`,
+    /// `pbx_config.so`), failed ones included, oldest first.
+    pub fn reloads(&self) -> Vec<String> {
+        let st = self.inner.lock();
+        st.pbx
+            .as_ref()
+            .map(|p| p.reload_log.clone())
+            .unwrap_or_default()
+    }
+
     /// Sessions logged in and receiving events.
     pub fn logged_in(&self) -> usize {
         self.inner.lock().hub.len()
@@ -214,11 +266,7 @@ pub(crate) async fn start(config: SimConfig) -> Result<Simulator, SimError> {
     let pbx = if replay.is_none() {
         let engine = Engine::new(&config);
         let configs = ConfigStore::for_engine(&engine, &config.username);
-        Some(Pbx {
-            engine,
-            configs,
-            db: Default::default(),
-        })
+        Some(Pbx::new(engine, configs))
     } else {
         None
     };

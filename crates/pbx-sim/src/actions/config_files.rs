@@ -10,13 +10,14 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::Req;
+use super::config_dir::ConfigDir;
 use crate::engine::Engine;
 use crate::wire;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Category {
-    name: String,
-    vars: Vec<(String, String)>,
+pub(crate) struct Category {
+    pub(crate) name: String,
+    pub(crate) vars: Vec<(String, String)>,
 }
 
 /// The simulated `/etc/asterisk`.
@@ -131,11 +132,18 @@ impl ConfigStore {
         ConfigStore { files }
     }
 
-    pub(super) fn get_config(&self, r: &Req<'_>) -> Vec<Bytes> {
+    /// A file's categories: from the configuration directory when it has
+    /// the file, else from memory.
+    fn load(&self, dir: Option<&ConfigDir>, file: &str) -> Option<Vec<Category>> {
+        dir.and_then(|d| d.read(file))
+            .or_else(|| self.files.get(file).cloned())
+    }
+
+    pub(super) fn get_config(&self, r: &Req<'_>, dir: Option<&ConfigDir>) -> Vec<Bytes> {
         let Some(file) = r.get("Filename") else {
             return vec![wire::error(r.aid, "Filename not specified").to_bytes()];
         };
-        let Some(cats) = self.files.get(file) else {
+        let Some(cats) = self.load(dir, file) else {
             return vec![wire::error(r.aid, "Config file not found").to_bytes()];
         };
         let only = r.get("Category");
@@ -160,19 +168,33 @@ impl ConfigStore {
     }
 
     /// Applies an `UpdateConfig`; returns the response and the module to
-    /// reload, if any.
-    pub(super) fn update_config(&mut self, r: &Req<'_>) -> (Vec<Bytes>, Option<String>) {
+    /// reload, if any. With a configuration directory the result is written
+    /// there.
+    pub(super) fn update_config(
+        &mut self,
+        r: &Req<'_>,
+        dir: Option<&ConfigDir>,
+    ) -> (Vec<Bytes>, Option<String>) {
         let err = |msg: &str| (vec![wire::error(r.aid, msg).to_bytes()], None);
         let (Some(src), Some(dst)) = (r.get("SrcFilename"), r.get("DstFilename")) else {
             return err("Filename not specified");
         };
-        let Some(mut cats) = self.files.get(src).cloned() else {
+        let Some(mut cats) = self.load(dir, src) else {
             return err("Config file not found");
         };
         if let Err(msg) = apply_updates(&mut cats, r) {
             return err(msg);
         }
-        self.files.insert(dst.to_owned(), cats);
+        match dir {
+            Some(d) => {
+                if let Err(msg) = d.write(dst, &cats) {
+                    return err(&msg);
+                }
+            }
+            None => {
+                self.files.insert(dst.to_owned(), cats);
+            }
+        }
         let reload = r
             .get("Reload")
             .filter(|v| {
@@ -236,11 +258,10 @@ fn apply_updates(cats: &mut Vec<Category>, r: &Req<'_>) -> Result<(), &'static s
                 }
             }
             "delcat" => {
-                let before = cats.len();
-                cats.retain(|c| c.name != cat);
-                if cats.len() == before {
-                    return Err("Given category does not exist");
-                }
+                // One category per action, the first of that name (pjsip
+                // files repeat names: endpoint and aor share one).
+                let at = find(cats).ok_or("Given category does not exist")?;
+                cats.remove(at);
             }
             "emptycat" => {
                 let mut found = false;
@@ -298,14 +319,9 @@ fn apply_updates(cats: &mut Vec<Category>, r: &Req<'_>) -> Result<(), &'static s
                 if var.is_empty() {
                     return Err("Problem with category, value, or line (if required)");
                 }
-                let mut found = false;
-                for c in cats.iter_mut().filter(|c| c.name == cat) {
-                    c.vars.push((var.to_owned(), value.to_owned()));
-                    found = true;
-                }
-                if !found {
-                    return Err("Given category does not exist");
-                }
+                // The first category of that name, as `ast_category_get` finds.
+                let at = find(cats).ok_or("Given category does not exist")?;
+                cats[at].vars.push((var.to_owned(), value.to_owned()));
             }
             "insert" => {
                 let Some(l) = line.filter(|_| !var.is_empty()) else {

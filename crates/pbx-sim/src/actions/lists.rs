@@ -12,6 +12,7 @@
 use bytes::Bytes;
 
 use super::Req;
+use super::config_dir::LoadedEndpoint;
 use crate::clock;
 use crate::engine::devices::EndpointKind;
 use crate::engine::{BridgeId, ChanId, Engine};
@@ -62,8 +63,15 @@ fn active_channels(e: &Engine, device: &str) -> usize {
         .count()
 }
 
-pub(super) fn pjsip_show_endpoints(e: &Engine, r: &Req<'_>) -> Vec<Bytes> {
-    let items = (0..e.endpoints.len())
+/// The model's endpoints, then those loaded from the configuration
+/// directory that the model does not have (unregistered: no contacts,
+/// `Unavailable`).
+pub(super) fn pjsip_show_endpoints(
+    e: &Engine,
+    loaded: &[LoadedEndpoint],
+    r: &Req<'_>,
+) -> Vec<Bytes> {
+    let mut items: Vec<Msg> = (0..e.endpoints.len())
         .map(|i| {
             let ep = &e.endpoints[i];
             let trunk = matches!(ep.kind, EndpointKind::Trunk(_));
@@ -104,6 +112,23 @@ pub(super) fn pjsip_show_endpoints(e: &Engine, r: &Req<'_>) -> Vec<Bytes> {
                 )
         })
         .collect();
+    for ep in loaded
+        .iter()
+        .filter(|l| e.endpoint_index(&l.name).is_none())
+    {
+        items.push(
+            item("EndpointList", r)
+                .h("ObjectType", "endpoint")
+                .h("ObjectName", ep.name.clone())
+                .h("Transport", ep.transport.clone())
+                .h("Aor", ep.aors.clone())
+                .h("Auths", ep.auth.clone())
+                .h("OutboundAuths", ep.outbound_auth.clone())
+                .h("Contacts", "")
+                .h("DeviceState", "Unavailable")
+                .h("ActiveChannels", "0"),
+        );
+    }
     list(
         r,
         "A listing of Endpoints follows, presented as EndpointList events",

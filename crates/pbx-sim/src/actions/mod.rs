@@ -9,6 +9,7 @@
 //! manager.c when the corpus has no example.
 
 mod command;
+pub(crate) mod config_dir;
 pub(crate) mod config_files;
 mod lists;
 
@@ -20,6 +21,7 @@ use ringside_ami::Message;
 use crate::engine::Engine;
 use crate::engine::control::{AmiSessionInfo, OriginateRequest};
 use crate::wire::{self, Msg};
+use config_dir::{ConfigDir, Module};
 use config_files::ConfigStore;
 
 /// What `CoreSettings` and `core show version` report.
@@ -31,6 +33,42 @@ pub(crate) struct Pbx {
     pub(crate) engine: Engine,
     pub(crate) configs: ConfigStore,
     pub(crate) db: BTreeMap<(String, String), String>,
+    /// The configuration directory, when the simulator was given one.
+    pub(crate) dir: Option<ConfigDir>,
+    /// How many of the next reloads fail (a test knob).
+    pub(crate) failing_reloads: usize,
+    /// Every module reload asked for (`res_pjsip.so`, `pbx_config.so`, …),
+    /// failed ones included, oldest first.
+    pub(crate) reload_log: Vec<String>,
+}
+
+impl Pbx {
+    pub(crate) fn new(engine: Engine, configs: ConfigStore) -> Pbx {
+        Pbx {
+            engine,
+            configs,
+            db: BTreeMap::new(),
+            dir: None,
+            failing_reloads: 0,
+            reload_log: Vec::new(),
+        }
+    }
+
+    /// Reloads one module: re-reads its files when there is a directory,
+    /// fails while failures are pending, logs the attempt and, on success,
+    /// emits the `Reload` event.
+    fn reload_module(&mut self, module: Module) -> Result<(), String> {
+        self.reload_log.push(module.name().to_owned());
+        if self.failing_reloads > 0 {
+            self.failing_reloads -= 1;
+            return Err("reload failure injected by the test".to_owned());
+        }
+        if let Some(dir) = self.dir.as_mut() {
+            dir.reload(module)?;
+        }
+        emit_reload(&mut self.engine, module.name());
+        Ok(())
+    }
 }
 
 /// One action from one session.
@@ -69,7 +107,10 @@ pub(crate) fn dispatch(p: &mut Pbx, r: &Req<'_>) -> Vec<Bytes> {
         "ping" => one(wire::response("Success", r.aid)
             .h("Ping", "Pong")
             .h("Timestamp", crate::clock::timestamp(e.wall_micros()))),
-        "pjsipshowendpoints" => lists::pjsip_show_endpoints(e, r),
+        "pjsipshowendpoints" => {
+            let loaded = p.dir.as_ref().map(ConfigDir::endpoints).unwrap_or_default();
+            lists::pjsip_show_endpoints(&p.engine, loaded, r)
+        }
         "pjsipshowcontacts" => lists::pjsip_show_contacts(e, r),
         "pjsipshowaors" => lists::pjsip_show_aors(e, r),
         "pjsipshowregistrationsoutbound" => lists::pjsip_show_registrations_outbound(e, r),
@@ -88,7 +129,7 @@ pub(crate) fn dispatch(p: &mut Pbx, r: &Req<'_>) -> Vec<Bytes> {
         "corestatus" => lists::core_status(e, r),
         "coresettings" => lists::core_settings(e, r),
         "status" => lists::status(e, r),
-        "command" => command::command(e, r),
+        "command" => reload_command(p, r).unwrap_or_else(|| command::command(&p.engine, r)),
         "originate" => originate(e, r),
         "hangup" => hangup(e, r),
         "redirect" => redirect(e, r),
@@ -101,17 +142,33 @@ pub(crate) fn dispatch(p: &mut Pbx, r: &Req<'_>) -> Vec<Bytes> {
         "confbridgemute" | "confbridgeunmute" => confbridge_mute(e, r),
         "extensionstate" => extension_state(e, r),
         "userevent" => user_event(e, r),
-        "reload" => reload(e, r, r.get("Module")),
+        "reload" => match r.get("Module").and_then(Module::from_module_name) {
+            Some(module) => match p.reload_module(module) {
+                Ok(()) => one(wire::ack(r.aid, "Module Reloaded")),
+                Err(why) => {
+                    tracing::info!(module = module.name(), %why, "simulated reload failed");
+                    one(wire::error(r.aid, "An unknown error occurred"))
+                }
+            },
+            None => reload(e, r, r.get("Module")),
+        },
         "loggerrotate" => one(wire::ack(
             r.aid,
             "Reloaded the logger and rotated log files",
         )),
         "listcommands" => list_commands(r),
-        "getconfig" => p.configs.get_config(r),
+        "getconfig" => p.configs.get_config(r, p.dir.as_ref()),
         "updateconfig" => {
-            let (out, module) = p.configs.update_config(r);
+            let (out, module) = p.configs.update_config(r, p.dir.as_ref());
             if let Some(m) = module.filter(|m| !truthy(m)) {
-                emit_reload(&mut p.engine, &m);
+                match Module::from_module_name(&m) {
+                    Some(module) => {
+                        if let Err(why) = p.reload_module(module) {
+                            tracing::info!(module = module.name(), %why, "simulated reload failed");
+                        }
+                    }
+                    None => emit_reload(&mut p.engine, &m),
+                }
             }
             out
         }
@@ -120,6 +177,29 @@ pub(crate) fn dispatch(p: &mut Pbx, r: &Req<'_>) -> Vec<Bytes> {
         "dbdel" => db_del(&mut p.db, r),
         _ => unknown(e, r),
     }
+}
+
+/// `Command` with a reload command (`module reload res_pjsip.so`,
+/// `pjsip reload`, `dialplan reload`, `module reload pbx_config.so`),
+/// answered as Asterisk's CLI answers: `Response: Success` whatever the
+/// outcome, the outcome in the output (`Module 'res_pjsip.so' reloaded
+/// successfully.`, `Dialplan reloaded.`, or `The module '…' reported a
+/// reload failure`). `None` for any other command.
+fn reload_command(p: &mut Pbx, r: &Req<'_>) -> Option<Vec<Bytes>> {
+    let cmd = r.get("Command").unwrap_or_default().to_ascii_lowercase();
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    let module = Module::from_command(&words)?;
+    let output = match p.reload_module(module) {
+        Ok(()) if words[0] == "dialplan" => "Dialplan reloaded.".to_owned(),
+        Ok(()) => format!("Module '{}' reloaded successfully.", module.name()),
+        Err(why) => {
+            tracing::info!(module = module.name(), %why, "simulated reload failed");
+            format!("The module '{}' reported a reload failure", module.name())
+        }
+    };
+    Some(one(wire::response("Success", r.aid)
+        .h("Message", "Command output follows")
+        .h("Output", output)))
 }
 
 /// `Invalid/unknown command` and the `RequestBadFormat` security event.

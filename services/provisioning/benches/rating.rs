@@ -1,0 +1,128 @@
+//! Rating throughput and CDR report latency, on SQLite and on PostgreSQL.
+//! Prints numbers; asserts nothing about time.
+//!
+//! `RINGSIDE_BENCH_CDRS` sets how many records are rated (default 200,000;
+//! the report target is stated for 1,000,000). PostgreSQL is
+//! `RINGSIDE_TEST_DATABASE_URL` (default the development server); the run
+//! fails if it is not there.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::Instant;
+
+use ringside_provisioning::*;
+use support::{Env, admin};
+
+const DAY: i64 = 86_400_000;
+
+fn record(i: u64, tenant: &str, gateways: u64) -> CallRecord {
+    let start = 20_000 * DAY
+        + i64::try_from(i % 30).unwrap_or(0) * DAY
+        + i64::try_from(i).unwrap_or(0) % DAY;
+    let billsec = if i.is_multiple_of(4) { 0 } else { 1 + i % 600 };
+    serde_json::from_value(serde_json::json!({
+        "call_id": format!("pbx1:{i}"),
+        "tenant": tenant,
+        "pbx": "pbx1",
+        "from": "+4930999",
+        "to": format!("+49{}", 300_000_000 + i % 100_000_000),
+        "direction": "outbound",
+        "trunk": format!("gw{}", i % gateways),
+        "start_ms": start,
+        "answer_ms": if billsec > 0 { Some(start + 3_000) } else { None },
+        "end_ms": start + 3_000 + i64::try_from(billsec).unwrap_or(0) * 1000,
+        "billable_seconds": billsec,
+        "disposition": if billsec > 0 { "ANSWERED" } else { "NO ANSWER" },
+    }))
+    .expect("a valid record")
+}
+
+async fn bench(name: &str, env: Env, n: u64) {
+    let a = admin(&env.tenant_a);
+    let gateways = 20;
+    let mut gateway_ids = Vec::new();
+    for g in 0..gateways {
+        let input: GatewayInput = serde_json::from_value(serde_json::json!({
+            "name": format!("gw{g}"), "ip_address": format!("10.0.{g}.1"),
+        }))
+        .expect("a gateway");
+        gateway_ids.push(env.svc.create_gateway(&a, input).await.expect("gateway").id);
+    }
+    for p in 0..500u64 {
+        let input: TariffInput = serde_json::from_value(serde_json::json!({
+            "pattern": format!("49{}", 300 + p), "cost_per_minute": "0.004",
+            "price_per_minute": "0.009", "billing_increment": "30/6",
+        }))
+        .expect("a tariff");
+        env.svc.create_tariff(&a, input).await.expect("tariff");
+    }
+
+    let started = Instant::now();
+    let batch = 1000;
+    let mut i = 0;
+    while i < n {
+        let records: Vec<CallRecord> = (i..(i + batch).min(n))
+            .map(|k| record(k, &env.tenant_a, gateways))
+            .collect();
+        env.svc.rate_calls(&records).await.expect("rating");
+        i += batch;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    #[allow(clippy::cast_precision_loss)]
+    let rate = n as f64 / secs;
+    println!("{name}: rated {n} records in {secs:.2} s = {rate:.0} records/s (target >= 50,000)");
+
+    let mut times = Vec::new();
+    for q in 0..100u64 {
+        let day = 20_000 * DAY + i64::try_from(q % 30).unwrap_or(0) * DAY;
+        let filter = CdrFilter {
+            from_ms: Some(day),
+            to_ms: Some(day + DAY),
+            gateway_id: q
+                .is_multiple_of(2)
+                .then(|| gateway_ids[usize::try_from(q).unwrap_or(0) % gateway_ids.len()]),
+            disposition: q.is_multiple_of(3).then(|| "ANSWERED".to_owned()),
+            ..CdrFilter::default()
+        };
+        let t = Instant::now();
+        let report = env
+            .svc
+            .cdr_report(
+                &a,
+                &filter,
+                Page {
+                    limit: 50,
+                    offset: 0,
+                },
+            )
+            .await
+            .expect("report");
+        times.push(t.elapsed());
+        std::hint::black_box(report);
+    }
+    times.sort();
+    let p = |q: usize| times[(times.len() * q / 100).min(times.len() - 1)];
+    println!(
+        "{name}: CDR report over {n} records, 100 filtered queries: p50 {:?}, p99 {:?} (target p99 < 200 ms on PostgreSQL)",
+        p(50),
+        p(99)
+    );
+    env.cleanup().await;
+}
+
+fn main() {
+    let n: u64 = std::env::var("RINGSIDE_BENCH_CDRS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        bench("sqlite", Env::sqlite().await, n).await;
+        bench("postgres", Env::postgres().await, n).await;
+    });
+}

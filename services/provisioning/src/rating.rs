@@ -1,0 +1,1009 @@
+//! Rating call records into CDRs, and the reports over them.
+//!
+//! A call is rated by the tariff with the longest `pattern` that prefixes the
+//! dialled number (without `+`) and is valid at the call's start. Billed
+//! seconds follow the tariff's increment (`30/6`: the first 30 s as a block,
+//! then 6 s blocks); cost and price are per-minute rates × billed seconds / 60
+//! in micro-units, rounded half up once per call; the connection fee is added
+//! to the price of an answered call. Unanswered calls cost nothing. A call
+//! with no matching tariff is stored with zero cost and price and no tariff.
+//!
+//! Rating is idempotent by `(tenant, call_id)`: the insert is
+//! `ON CONFLICT DO NOTHING`, so a replayed record never bills twice.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use ringside_bus::{ConsumerSpec, StreamRole};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use std::collections::HashMap;
+
+use crate::db::{Arg, Tx, args};
+use crate::error::Error;
+use crate::model::{Actor, Increment, Page};
+use crate::money::Money;
+use crate::service::Provisioning;
+use crate::store::offset;
+use crate::validate::ValidationError;
+
+/// A finished call, as the state service publishes it on
+/// `ringside.v1.<tenant>.calls.completed` (JSON). Unknown fields are ignored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// Unique per tenant (`<pbx>:<linkedid>`).
+    pub call_id: String,
+    pub tenant: String,
+    pub pbx: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub direction: String,
+    #[serde(default)]
+    pub trunk: String,
+    pub start_ms: i64,
+    #[serde(default)]
+    pub answer_ms: Option<i64>,
+    pub end_ms: i64,
+    #[serde(default)]
+    pub billable_seconds: u64,
+    #[serde(default)]
+    pub disposition: String,
+    /// Q.850 cause (a number) or text.
+    #[serde(default)]
+    pub hangup_cause: Option<serde_json::Value>,
+}
+
+/// A rated call record. JSON names follow the Admin API (`src, dst,
+/// duration, billsec, price`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cdr {
+    pub id: Uuid,
+    pub call_id: String,
+    pub pbx: String,
+    pub src: String,
+    pub dst: String,
+    pub direction: String,
+    pub trunk: Option<String>,
+    pub customer_id: Option<Uuid>,
+    pub did_id: Option<Uuid>,
+    pub gateway_id: Option<Uuid>,
+    pub tariff_id: Option<Uuid>,
+    pub start_ms: i64,
+    pub answer_ms: Option<i64>,
+    pub end_ms: i64,
+    /// Seconds from start to end.
+    pub duration: i64,
+    /// Seconds from answer to end.
+    pub billsec: i64,
+    /// `billsec` rounded up to the tariff's increments.
+    pub billed_seconds: i64,
+    pub disposition: String,
+    pub hangup_cause: Option<String>,
+    pub cost: Money,
+    pub price: Money,
+    pub margin: Money,
+}
+
+/// What rating one record did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rated {
+    /// The record was rated and stored.
+    Stored(Box<Cdr>),
+    /// A record with this call id was already rated: nothing changed.
+    Duplicate,
+}
+
+/// Billed seconds, cost and price of `billsec` seconds at a tariff.
+pub fn charge(
+    billsec: i64,
+    increment: Increment,
+    cost_per_minute: Money,
+    price_per_minute: Money,
+    connection_fee: Money,
+) -> (i64, Money, Money) {
+    if billsec <= 0 {
+        return (0, Money::ZERO, Money::ZERO);
+    }
+    let billed = increment.billed_seconds(billsec);
+    let per = |rate: Money| -> i64 {
+        // i128: a rate of 1,000 units/min over a day overflows no i64 here,
+        // but the product of two i64s could.
+        let micros = (i128::from(rate.0) * i128::from(billed) + 30) / 60;
+        i64::try_from(micros).unwrap_or(i64::MAX)
+    };
+    (
+        billed,
+        Money(per(cost_per_minute)),
+        Money(per(price_per_minute).saturating_add(connection_fee.0)),
+    )
+}
+
+/// CDR report filters (all optional, combined with AND).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CdrFilter {
+    /// Calls that started at or after this.
+    pub from_ms: Option<i64>,
+    /// Calls that started before this.
+    pub to_ms: Option<i64>,
+    pub customer_id: Option<Uuid>,
+    pub did_id: Option<Uuid>,
+    pub gateway_id: Option<Uuid>,
+    /// `ANSWERED`, `NO ANSWER`, `BUSY`, `FAILED`, `CONGESTION`.
+    pub disposition: Option<String>,
+}
+
+/// Sums over every record matching a report's filters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CdrTotals {
+    pub calls: u64,
+    pub answered: u64,
+    pub billsec: i64,
+    pub cost: Money,
+    pub price: Money,
+    pub margin: Money,
+}
+
+/// One page of a CDR report with the totals of all matching records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CdrReport {
+    pub items: Vec<Cdr>,
+    pub total: u64,
+    pub totals: CdrTotals,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+/// Answer-seizure ratio and average call duration of one gateway.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GatewayQuality {
+    pub gateway_id: Uuid,
+    pub calls: u64,
+    pub answered: u64,
+    /// Answered / calls, 0–1.
+    pub asr: f64,
+    /// Average billsec of answered calls, seconds.
+    pub acd: f64,
+}
+
+/// The dashboard's numbers for a tenant. "Today" is the UTC day.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DashboardStats {
+    /// Rows per entity: `customers`, `providers`, `gateways`, `dids`,
+    /// `routes`, `extensions`, `tariffs`, `pbx_servers`.
+    pub counts: std::collections::BTreeMap<String, u64>,
+    pub dids_available: u64,
+    pub dids_allocated: u64,
+    pub dids_blocked: u64,
+    pub calls_today: u64,
+    /// Billed minutes today (billsec / 60, rounded down).
+    pub minutes_today: i64,
+    pub revenue_today: Money,
+    pub cost_today: Money,
+    pub margin_today: Money,
+    /// Today, per gateway with calls.
+    pub gateways: Vec<GatewayQuality>,
+}
+
+/// The durable consumer name of the rater.
+pub const RATER_DURABLE: &str = "provisioning-rater";
+
+/// What one step of the rating loop did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RateStep {
+    /// A record was rated (or was a duplicate) and acknowledged.
+    Rated(Rated),
+    /// A record could not be read or rated for good (bad JSON, unknown
+    /// tenant, tenant mismatch); it was acknowledged and logged.
+    Rejected(String),
+    /// Nothing arrived within the wait.
+    CaughtUp,
+}
+
+const CDR_COLUMNS: &str = "id, call_id, pbx, src, dst, direction, trunk, customer_id, did_id, gateway_id, \
+     tariff_id, start_ms, answer_ms, end_ms, duration, billsec, billed_seconds, disposition, \
+     hangup_cause, cost, price";
+
+fn cdr_from_row(r: &crate::db::DbRow) -> Result<Cdr, Error> {
+    let cost = Money(r.get("cost")?);
+    let price = Money(r.get("price")?);
+    Ok(Cdr {
+        id: r.get("id")?,
+        call_id: r.get("call_id")?,
+        pbx: r.get("pbx")?,
+        src: r.get("src")?,
+        dst: r.get("dst")?,
+        direction: r.get("direction")?,
+        trunk: r.get("trunk")?,
+        customer_id: r.get("customer_id")?,
+        did_id: r.get("did_id")?,
+        gateway_id: r.get("gateway_id")?,
+        tariff_id: r.get("tariff_id")?,
+        start_ms: r.get("start_ms")?,
+        answer_ms: r.get("answer_ms")?,
+        end_ms: r.get("end_ms")?,
+        duration: r.get("duration")?,
+        billsec: r.get("billsec")?,
+        billed_seconds: r.get("billed_seconds")?,
+        disposition: r.get("disposition")?,
+        hangup_cause: r.get("hangup_cause")?,
+        cost,
+        price,
+        margin: Money(price.0 - cost.0),
+    })
+}
+
+fn digits_of(number: &str) -> String {
+    number.chars().filter(char::is_ascii_digit).collect()
+}
+
+fn cdr_where(tenant: &str, filter: &CdrFilter) -> (String, Vec<Arg>) {
+    let mut conditions = vec!["tenant = $1".to_owned()];
+    let mut values = args![tenant];
+    let mut add = |cond: &str, value: Arg| {
+        values.push(value);
+        conditions.push(cond.replace('?', &format!("${}", values.len())));
+    };
+    if let Some(v) = filter.from_ms {
+        add("start_ms >= ?", v.into());
+    }
+    if let Some(v) = filter.to_ms {
+        add("start_ms < ?", v.into());
+    }
+    if let Some(v) = filter.customer_id {
+        add("customer_id = ?", v.into());
+    }
+    if let Some(v) = filter.did_id {
+        add("did_id = ?", v.into());
+    }
+    if let Some(v) = filter.gateway_id {
+        add("gateway_id = ?", v.into());
+    }
+    if let Some(v) = &filter.disposition {
+        add("disposition = ?", v.clone().into());
+    }
+    (conditions.join(" AND "), values)
+}
+
+fn csv_field(out: &mut String, value: &str) {
+    // Quote everything that could split a field or start a formula in a
+    // spreadsheet.
+    let risky = value.contains([',', '"', '\n', '\r']) || value.starts_with(['=', '+', '-', '@']);
+    if risky {
+        out.push('"');
+        if value.starts_with(['=', '+', '-', '@']) {
+            out.push('\'');
+        }
+        out.push_str(&value.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(value);
+    }
+}
+
+/// One tariff row, as rating needs it.
+struct TariffRow {
+    id: Uuid,
+    increment: Increment,
+    cost: Money,
+    price: Money,
+    fee: Money,
+    valid_from_ms: i64,
+    valid_to_ms: Option<i64>,
+}
+
+/// A tenant's rating data, read once per batch.
+struct TenantRates {
+    tenant: String,
+    /// Pattern → its rows, newest validity first.
+    tariffs: HashMap<String, Vec<TariffRow>>,
+    gateways: HashMap<String, Uuid>,
+    customers: HashMap<String, Uuid>,
+}
+
+impl TenantRates {
+    /// `None` for an unknown tenant.
+    async fn load(tx: &mut Tx, tenant: &str) -> Result<Option<TenantRates>, Error> {
+        if tx
+            .exec()
+            .fetch_optional("SELECT id FROM tenants WHERE slug = $1", args![tenant])
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let mut tariffs: HashMap<String, Vec<TariffRow>> = HashMap::new();
+        for r in tx
+            .exec()
+            .fetch_all(
+                "SELECT id, pattern, increment_first, increment_next, cost_per_minute, \
+                 price_per_minute, connection_fee, valid_from_ms, valid_to_ms FROM tariffs \
+                 WHERE tenant = $1 ORDER BY pattern, valid_from_ms DESC",
+                args![tenant],
+            )
+            .await?
+        {
+            tariffs
+                .entry(r.get("pattern")?)
+                .or_default()
+                .push(TariffRow {
+                    id: r.get("id")?,
+                    increment: Increment {
+                        first: r.get("increment_first")?,
+                        next: r.get("increment_next")?,
+                    },
+                    cost: Money(r.get("cost_per_minute")?),
+                    price: Money(r.get("price_per_minute")?),
+                    fee: Money(r.get("connection_fee")?),
+                    valid_from_ms: r.get("valid_from_ms")?,
+                    valid_to_ms: r.get("valid_to_ms")?,
+                });
+        }
+        let names = |table: &str, column: &str| {
+            let sql = format!("SELECT id, {column} AS k FROM {table} WHERE tenant = $1");
+            (sql, args![tenant])
+        };
+        let (sql, values) = names("gateways", "name");
+        let mut gateways = HashMap::new();
+        for r in tx.exec().fetch_all(&sql, values).await? {
+            gateways.insert(r.get("k")?, r.get("id")?);
+        }
+        let (sql, values) = names("customers", "code");
+        let mut customers = HashMap::new();
+        for r in tx.exec().fetch_all(&sql, values).await? {
+            customers.insert(r.get("k")?, r.get("id")?);
+        }
+        Ok(Some(TenantRates {
+            tenant: tenant.to_owned(),
+            tariffs,
+            gateways,
+            customers,
+        }))
+    }
+
+    /// The longest-prefix tariff valid at `at_ms`.
+    fn tariff(&self, digits: &str, at_ms: i64) -> Option<&TariffRow> {
+        (1..=digits.len().min(20)).rev().find_map(|n| {
+            self.tariffs
+                .get(&digits[..n])?
+                .iter()
+                .find(|t| t.valid_from_ms <= at_ms && t.valid_to_ms.is_none_or(|to| to > at_ms))
+        })
+    }
+
+    /// The DIDs among `numbers` (`+digits`): number → (DID, customer holding
+    /// it), read in chunks.
+    async fn load_dids(
+        &self,
+        tx: &mut Tx,
+        numbers: &[String],
+    ) -> Result<HashMap<String, (Uuid, Option<Uuid>)>, Error> {
+        let mut found = HashMap::new();
+        for chunk in numbers.chunks(500) {
+            let placeholders = (0..chunk.len())
+                .map(|i| format!("${}", i + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut values = args![self.tenant.as_str()];
+            values.extend(chunk.iter().map(|n| Arg::from(n.as_str())));
+            for r in tx
+                .exec()
+                .fetch_all(
+                    &format!(
+                        "SELECT d.number AS number, d.id AS did_id, cd.customer_id AS customer_id \
+                         FROM dids d LEFT JOIN customer_dids cd ON cd.tenant = d.tenant AND cd.did_id = d.id \
+                         WHERE d.tenant = $1 AND d.number IN ({placeholders})"
+                    ),
+                    values,
+                )
+                .await?
+            {
+                found.insert(r.get("number")?, (r.get("did_id")?, r.get("customer_id")?));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The CDR of `record` (not stored); `dids` from [`TenantRates::load_dids`].
+    fn rate(&self, record: &CallRecord, dids: &HashMap<String, (Uuid, Option<Uuid>)>) -> Cdr {
+        let dst_digits = digits_of(&record.to);
+        let billsec = i64::try_from(record.billable_seconds).unwrap_or(i64::MAX);
+        let tariff = self.tariff(&dst_digits, record.start_ms);
+        let (billed, cost, price) = match tariff {
+            Some(t) => charge(billsec, t.increment, t.cost, t.price, t.fee),
+            None => (0, Money::ZERO, Money::ZERO),
+        };
+        // Attribution: the DID called (and the customer holding it), the
+        // gateway used (by trunk name), else a customer trunk of that code.
+        let (did_id, mut customer_id) = match dids.get(&format!("+{dst_digits}")) {
+            Some((did, customer)) => (Some(*did), *customer),
+            None => (None, None),
+        };
+        if customer_id.is_none() {
+            customer_id = self.customers.get(&record.trunk).copied();
+        }
+        let hangup_cause = record.hangup_cause.as_ref().and_then(|v| match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        });
+        Cdr {
+            // Time-ordered: CDRs arrive in time order, so their keys append
+            // to the primary key's B-tree instead of landing at random.
+            id: Uuid::now_v7(),
+            call_id: record.call_id.clone(),
+            pbx: record.pbx.clone(),
+            src: record.from.clone(),
+            dst: record.to.clone(),
+            direction: record.direction.clone(),
+            trunk: (!record.trunk.is_empty()).then(|| record.trunk.clone()),
+            customer_id,
+            did_id,
+            gateway_id: self.gateways.get(&record.trunk).copied(),
+            tariff_id: tariff.map(|t| t.id),
+            start_ms: record.start_ms,
+            answer_ms: record.answer_ms,
+            end_ms: record.end_ms,
+            duration: (record.end_ms - record.start_ms).max(0) / 1000,
+            billsec,
+            billed_seconds: billed,
+            disposition: record.disposition.clone(),
+            hangup_cause,
+            cost,
+            price,
+            margin: Money(price.0 - cost.0),
+        }
+    }
+}
+
+/// Inserts CDRs of one tenant in one statement; returns the call ids that
+/// were new (the others were rated before).
+async fn insert_cdrs(
+    tx: &mut Tx,
+    tenant: &str,
+    rated_at: i64,
+    cdrs: &[(usize, Cdr)],
+) -> Result<std::collections::HashSet<String>, Error> {
+    if cdrs.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    const COLS: usize = 23;
+    let mut rows = Vec::with_capacity(cdrs.len());
+    let mut values = Vec::with_capacity(cdrs.len() * COLS);
+    for (n, (_, cdr)) in cdrs.iter().enumerate() {
+        let base = n * COLS;
+        rows.push(format!(
+            "({})",
+            (1..=COLS)
+                .map(|k| format!("${}", base + k))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        values.extend(args![
+            cdr.id,
+            tenant,
+            cdr.call_id.as_str(),
+            cdr.pbx.as_str(),
+            cdr.src.as_str(),
+            cdr.dst.as_str(),
+            cdr.direction.as_str(),
+            cdr.trunk.clone(),
+            cdr.customer_id,
+            cdr.did_id,
+            cdr.gateway_id,
+            cdr.tariff_id,
+            cdr.start_ms,
+            cdr.answer_ms,
+            cdr.end_ms,
+            cdr.duration,
+            cdr.billsec,
+            cdr.billed_seconds,
+            cdr.disposition.as_str(),
+            cdr.hangup_cause.clone(),
+            cdr.cost.0,
+            cdr.price.0,
+            rated_at,
+        ]);
+    }
+    let sql = format!(
+        "INSERT INTO cdr (id, tenant, call_id, pbx, src, dst, direction, trunk, customer_id, \
+         did_id, gateway_id, tariff_id, start_ms, answer_ms, end_ms, duration, billsec, \
+         billed_seconds, disposition, hangup_cause, cost, price, rated_at_ms) VALUES {} \
+         ON CONFLICT (tenant, call_id) DO NOTHING RETURNING call_id",
+        rows.join(", ")
+    );
+    let mut inserted = std::collections::HashSet::new();
+    for r in tx.exec().fetch_all(&sql, values).await? {
+        inserted.insert(r.get::<String>("call_id")?);
+    }
+    Ok(inserted)
+}
+
+impl Provisioning {
+    /// Rates one call record and stores it, unless its call id was rated
+    /// before.
+    ///
+    /// # Errors
+    /// `Validation` for a record of an unknown tenant or without a call id;
+    /// store errors.
+    pub async fn rate_call(&self, record: &CallRecord) -> Result<Rated, Error> {
+        let mut results = self.rate_calls(std::slice::from_ref(record)).await?;
+        match results.pop() {
+            Some(Ok(rated)) => Ok(rated),
+            Some(Err(invalid)) => Err(invalid.into()),
+            None => Err(Error::Internal("no rating result".to_owned())),
+        }
+    }
+
+    /// Rates a batch of records in one transaction: tariffs, gateways and
+    /// customers are read once per tenant, DIDs with one query per 500
+    /// numbers, and CDRs are inserted several rows per statement
+    /// (`ON CONFLICT DO NOTHING RETURNING`, which tells which were new). Each
+    /// record's outcome is in the same position: stored, duplicate (rated
+    /// before, or earlier in this batch), or why it cannot be rated.
+    ///
+    /// # Errors
+    /// Store errors (nothing of the batch is stored then).
+    pub async fn rate_calls(
+        &self,
+        records: &[CallRecord],
+    ) -> Result<Vec<Result<Rated, ValidationError>>, Error> {
+        let mut tx = self.store.begin().await?;
+        let mut contexts: HashMap<String, Option<TenantRates>> = HashMap::new();
+        let mut out: Vec<Option<Result<Rated, ValidationError>>> = vec![None; records.len()];
+        // Valid records per tenant, first occurrence of each call id only.
+        let mut by_tenant: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, record) in records.iter().enumerate() {
+            if record.call_id.is_empty() || record.call_id.len() > 256 {
+                out[i] = Some(Err(ValidationError::field(
+                    "call_id",
+                    "required",
+                    "1-256 characters",
+                )));
+                continue;
+            }
+            if !contexts.contains_key(&record.tenant) {
+                let loaded = TenantRates::load(&mut tx, &record.tenant).await?;
+                contexts.insert(record.tenant.clone(), loaded);
+            }
+            if !matches!(contexts.get(&record.tenant), Some(Some(_))) {
+                out[i] = Some(Err(ValidationError::field(
+                    "tenant",
+                    "not_found",
+                    "no such tenant",
+                )));
+                continue;
+            }
+            if !seen.insert((record.tenant.as_str(), record.call_id.as_str())) {
+                out[i] = Some(Ok(Rated::Duplicate));
+                continue;
+            }
+            by_tenant.entry(record.tenant.clone()).or_default().push(i);
+        }
+        let rated_at = crate::service::now_ms();
+        for (tenant, indexes) in &by_tenant {
+            let Some(Some(rates)) = contexts.get(tenant) else {
+                continue;
+            };
+            let mut numbers: Vec<String> = indexes
+                .iter()
+                .map(|&i| format!("+{}", digits_of(&records[i].to)))
+                .filter(|n| n.len() > 1)
+                .collect();
+            numbers.sort();
+            numbers.dedup();
+            let dids = rates.load_dids(&mut tx, &numbers).await?;
+            // Rows per INSERT, measured (benches/rating.rs): larger
+            // statements got slower again on both databases.
+            let rows_per_insert = if self.store.is_postgres() { 50 } else { 10 };
+            for chunk in indexes.chunks(rows_per_insert) {
+                let cdrs: Vec<(usize, Cdr)> = chunk
+                    .iter()
+                    .map(|&i| (i, rates.rate(&records[i], &dids)))
+                    .collect();
+                let inserted = insert_cdrs(&mut tx, tenant, rated_at, &cdrs).await?;
+                for (i, cdr) in cdrs {
+                    out[i] = Some(Ok(if inserted.contains(&cdr.call_id) {
+                        Rated::Stored(Box::new(cdr))
+                    } else {
+                        Rated::Duplicate
+                    }));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(out
+            .into_iter()
+            .map(|r| r.unwrap_or(Ok(Rated::Duplicate)))
+            .collect())
+    }
+
+    /// The rater's durable consumer of every tenant's call records.
+    ///
+    /// # Errors
+    /// Bus errors.
+    pub async fn rating_consumer(&self) -> Result<Box<dyn ringside_bus::Consumer>, Error> {
+        let topology = self.topology();
+        let spec = ConsumerSpec::new(topology.stream_name(StreamRole::Calls), RATER_DURABLE)
+            .filter(topology.subjects().calls_stream_pattern());
+        Ok(self.bus().consumer(spec).await?)
+    }
+
+    /// One step of the rating loop: takes the next record (waiting up to
+    /// `wait`), rates it, acknowledges it. A record that can never be rated is
+    /// acknowledged and reported as [`RateStep::Rejected`]; a store failure is
+    /// returned without acknowledging, so the record comes again.
+    ///
+    /// # Errors
+    /// Bus errors; store errors.
+    pub async fn rate_next(
+        &self,
+        consumer: &mut dyn ringside_bus::Consumer,
+        wait: Duration,
+    ) -> Result<RateStep, Error> {
+        let Some(delivery) = consumer.next_within(wait).await? else {
+            return Ok(RateStep::CaughtUp);
+        };
+        let subject_tenant = self
+            .topology()
+            .subjects()
+            .tenant_and_pbx(&delivery.msg.subject)
+            .map(|(tenant, _)| tenant.to_owned());
+        let record: CallRecord = match serde_json::from_slice(&delivery.msg.payload) {
+            Ok(record) => record,
+            Err(e) => {
+                let why = format!("unreadable call record: {e}");
+                tracing::warn!(subject = %delivery.msg.subject, error = %e, "call record rejected");
+                delivery.ack().await?;
+                return Ok(RateStep::Rejected(why));
+            }
+        };
+        if subject_tenant.as_deref() != Some(record.tenant.as_str()) {
+            tracing::warn!(subject = %delivery.msg.subject, tenant = %record.tenant, "call record rejected: tenant does not match its subject");
+            delivery.ack().await?;
+            return Ok(RateStep::Rejected(
+                "tenant does not match the subject".to_owned(),
+            ));
+        }
+        match self.rate_call(&record).await {
+            Ok(rated) => {
+                delivery.ack().await?;
+                Ok(RateStep::Rated(rated))
+            }
+            Err(Error::Validation(v)) => {
+                tracing::warn!(call_id = %record.call_id, error = %v, "call record rejected");
+                delivery.ack().await?;
+                Ok(RateStep::Rejected(v.to_string()))
+            }
+            Err(e) => {
+                delivery.nak().await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Rates records until `shutdown` is cancelled.
+    ///
+    /// # Errors
+    /// Bus errors creating the consumer.
+    pub async fn run_rater(
+        &self,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<(), Error> {
+        let mut consumer = self.rating_consumer().await?;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                step = self.rate_next(consumer.as_mut(), Duration::from_secs(5)) => {
+                    if let Err(e) = step {
+                        tracing::error!(error = %e, "rating failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A page of rated CDRs (newest first) with totals over all matches.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn cdr_report(
+        &self,
+        actor: &Actor,
+        filter: &CdrFilter,
+        page: Page,
+    ) -> Result<CdrReport, Error> {
+        let tenant = ringside_bus::TenantId::new(actor.tenant.as_str())
+            .map_err(|_| Error::Forbidden("invalid tenant"))?;
+        let page = page.clamped();
+        let (where_, mut values) = cdr_where(tenant.as_str(), filter);
+        let totals_row = self
+            .store
+            .db
+            .exec()
+            .fetch_optional(
+                &format!(
+                    "SELECT COUNT(*) AS calls, \
+                     CAST(COALESCE(SUM(CASE WHEN billsec > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS answered, \
+                     CAST(COALESCE(SUM(billsec), 0) AS BIGINT) AS billsec, \
+                     CAST(COALESCE(SUM(cost), 0) AS BIGINT) AS cost, \
+                     CAST(COALESCE(SUM(price), 0) AS BIGINT) AS price FROM cdr WHERE {where_}"
+                ),
+                values.clone(),
+            )
+            .await?;
+        let totals = match totals_row {
+            Some(r) => {
+                let cost: i64 = r.get("cost")?;
+                let price: i64 = r.get("price")?;
+                CdrTotals {
+                    calls: u64::try_from(r.get::<i64>("calls")?).unwrap_or(0),
+                    answered: u64::try_from(r.get::<i64>("answered")?).unwrap_or(0),
+                    billsec: r.get("billsec")?,
+                    cost: Money(cost),
+                    price: Money(price),
+                    margin: Money(price - cost),
+                }
+            }
+            None => CdrTotals::default(),
+        };
+        let n = values.len();
+        values.push(i64::from(page.limit).into());
+        values.push(offset(page).into());
+        let rows = self
+            .store
+            .db
+            .exec()
+            .fetch_all(
+                &format!(
+                    "SELECT {CDR_COLUMNS} FROM cdr WHERE {where_} ORDER BY start_ms DESC, id \
+                     LIMIT ${} OFFSET ${}",
+                    n + 1,
+                    n + 2
+                ),
+                values,
+            )
+            .await?;
+        let items = rows
+            .iter()
+            .map(cdr_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CdrReport {
+            items,
+            total: totals.calls,
+            totals,
+            limit: page.limit,
+            offset: page.offset,
+        })
+    }
+
+    /// The CDRs matching `filter` as CSV (at most `max_rows`, newest first),
+    /// with a header line. Text fields that a spreadsheet would take for a
+    /// formula are quoted and prefixed with `'`.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn cdr_csv(
+        &self,
+        actor: &Actor,
+        filter: &CdrFilter,
+        max_rows: u32,
+    ) -> Result<String, Error> {
+        let mut out = String::from(
+            "call_id,start_ms,answer_ms,end_ms,src,dst,direction,disposition,duration,billsec,billed_seconds,cost,price,margin\n",
+        );
+        let mut offset_rows = 0u64;
+        let mut left = u64::from(max_rows);
+        while left > 0 {
+            let limit = u32::try_from(left.min(1000)).unwrap_or(1000);
+            let page = self
+                .cdr_report(
+                    actor,
+                    filter,
+                    Page {
+                        limit,
+                        offset: offset_rows,
+                    },
+                )
+                .await?;
+            if page.items.is_empty() {
+                break;
+            }
+            for c in &page.items {
+                csv_field(&mut out, &c.call_id);
+                let _ = write!(
+                    out,
+                    ",{},{},{},",
+                    c.start_ms,
+                    c.answer_ms.map(|v| v.to_string()).unwrap_or_default(),
+                    c.end_ms
+                );
+                csv_field(&mut out, &c.src);
+                out.push(',');
+                csv_field(&mut out, &c.dst);
+                out.push(',');
+                csv_field(&mut out, &c.direction);
+                out.push(',');
+                csv_field(&mut out, &c.disposition);
+                let _ = writeln!(
+                    out,
+                    ",{},{},{},{},{},{}",
+                    c.duration, c.billsec, c.billed_seconds, c.cost, c.price, c.margin
+                );
+            }
+            let got = page.items.len() as u64;
+            offset_rows += got;
+            left = left.saturating_sub(got);
+        }
+        Ok(out)
+    }
+
+    /// The dashboard's numbers; `now_ms` fixes "today" (UTC).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn dashboard(&self, actor: &Actor, now_ms: i64) -> Result<DashboardStats, Error> {
+        let tenant = ringside_bus::TenantId::new(actor.tenant.as_str())
+            .map_err(|_| Error::Forbidden("invalid tenant"))?;
+        let tenant = tenant.as_str();
+        let mut counts = std::collections::BTreeMap::new();
+        for table in [
+            "customers",
+            "providers",
+            "gateways",
+            "dids",
+            "routes",
+            "extensions",
+            "tariffs",
+            "pbx_servers",
+        ] {
+            counts.insert(table.to_owned(), self.store.count(table, tenant).await?);
+        }
+        let db = &self.store.db;
+        let mut by_status = std::collections::BTreeMap::new();
+        for r in db
+            .exec()
+            .fetch_all(
+                "SELECT status, COUNT(*) AS n FROM dids WHERE tenant = $1 GROUP BY status",
+                args![tenant],
+            )
+            .await?
+        {
+            by_status.insert(
+                r.get::<String>("status")?,
+                u64::try_from(r.get::<i64>("n")?).unwrap_or(0),
+            );
+        }
+        let day_start = now_ms - now_ms.rem_euclid(86_400_000);
+        let today = CdrFilter {
+            from_ms: Some(day_start),
+            to_ms: Some(day_start + 86_400_000),
+            ..CdrFilter::default()
+        };
+        let totals = self
+            .cdr_report(
+                actor,
+                &today,
+                Page {
+                    limit: 1,
+                    offset: 0,
+                },
+            )
+            .await?
+            .totals;
+        let mut gateways = Vec::new();
+        for r in db
+            .exec()
+            .fetch_all(
+                "SELECT gateway_id, COUNT(*) AS calls, \
+                 CAST(COALESCE(SUM(CASE WHEN billsec > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS answered, \
+                 CAST(COALESCE(SUM(billsec), 0) AS BIGINT) AS billsec \
+                 FROM cdr WHERE tenant = $1 AND start_ms >= $2 AND start_ms < $3 AND gateway_id IS NOT NULL \
+                 GROUP BY gateway_id ORDER BY gateway_id",
+                args![tenant, day_start, day_start + 86_400_000],
+            )
+            .await?
+        {
+            let calls: i64 = r.get("calls")?;
+            let answered: i64 = r.get("answered")?;
+            let billsec: i64 = r.get("billsec")?;
+            #[allow(clippy::cast_precision_loss)]
+            gateways.push(GatewayQuality {
+                gateway_id: r.get("gateway_id")?,
+                calls: u64::try_from(calls).unwrap_or(0),
+                answered: u64::try_from(answered).unwrap_or(0),
+                asr: if calls > 0 { answered as f64 / calls as f64 } else { 0.0 },
+                acd: if answered > 0 { billsec as f64 / answered as f64 } else { 0.0 },
+            });
+        }
+        Ok(DashboardStats {
+            counts,
+            dids_available: by_status.get("available").copied().unwrap_or(0),
+            dids_allocated: by_status.get("allocated").copied().unwrap_or(0),
+            dids_blocked: by_status.get("blocked").copied().unwrap_or(0),
+            calls_today: totals.calls,
+            minutes_today: totals.billsec / 60,
+            revenue_today: totals.price,
+            cost_today: totals.cost,
+            margin_today: totals.margin,
+            gateways,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charges_follow_increments_and_round_once() {
+        let m = |s: &str| Money::parse(s).unwrap();
+        // 30/6 at 0.06/min: 31 s → 36 s billed → 0.036.
+        let (billed, cost, price) = charge(
+            31,
+            Increment { first: 30, next: 6 },
+            m("0.03"),
+            m("0.06"),
+            m("0.01"),
+        );
+        assert_eq!(billed, 36);
+        assert_eq!(cost, m("0.018"));
+        assert_eq!(price, m("0.046"));
+        // 60/60: 61 s → 2 minutes.
+        let (billed, _, price) = charge(
+            61,
+            Increment::default(),
+            Money::ZERO,
+            m("0.011"),
+            Money::ZERO,
+        );
+        assert_eq!(billed, 120);
+        assert_eq!(price, m("0.022"));
+        // Unanswered: nothing, not even the connection fee.
+        assert_eq!(
+            charge(0, Increment::default(), m("1"), m("1"), m("1")),
+            (0, Money::ZERO, Money::ZERO)
+        );
+        // 1/1 at 0.000001/min for 7 s: 0.1167 micro → rounds to 0.
+        assert_eq!(
+            charge(
+                7,
+                Increment { first: 1, next: 1 },
+                Money(1),
+                Money(1),
+                Money::ZERO
+            )
+            .2,
+            Money(0)
+        );
+        // 1/1 at 0.000001/min for 31 s: 0.5167 micro → rounds half up to 1.
+        assert_eq!(
+            charge(
+                31,
+                Increment { first: 1, next: 1 },
+                Money(1),
+                Money(1),
+                Money::ZERO
+            )
+            .2,
+            Money(1)
+        );
+    }
+
+    #[test]
+    fn csv_fields_cannot_split_rows_or_start_formulas() {
+        let mut out = String::new();
+        csv_field(&mut out, "plain");
+        out.push('|');
+        csv_field(&mut out, "a,b\"c\nd");
+        out.push('|');
+        csv_field(&mut out, "=HYPERLINK(1)");
+        assert_eq!(out, "plain|\"a,b\"\"c\nd\"|\"'=HYPERLINK(1)\"");
+    }
+}
