@@ -184,6 +184,30 @@ pub const METRICS: &[MetricDef] = &[
         "state",
         "Age of the newest persisted snapshot of the tenant's views.",
     ),
+    gauge(
+        "ringside_state_snapshot_bytes",
+        &[],
+        "state",
+        "Size of the last persisted snapshot.",
+    ),
+    counter(
+        "ringside_state_deltas_total",
+        &[],
+        "state",
+        "View deltas published for gateways.",
+    ),
+    counter(
+        "ringside_state_call_records_total",
+        &[],
+        "state",
+        "Call records stored on calls.completed.",
+    ),
+    counter(
+        "ringside_state_undecodable_total",
+        &[],
+        "state",
+        "Messages on the events stream that were not envelopes (skipped).",
+    ),
     // ---- gateway --------------------------------------------------------------
     gauge(
         "ringside_gateway_websocket_clients",

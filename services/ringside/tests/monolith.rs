@@ -217,3 +217,38 @@ fn the_gateway_service_refuses_the_default_signing_secret() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("jwt_secret"), "{stderr}");
 }
+
+#[test]
+fn metrics_are_in_the_catalog_and_show_the_simulated_pbx() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = start(dir.path(), Some("a-test-password"));
+    // The telephony gauges are sampled every 5 s; calls come at ~0.3/s.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = http(&m.addr, "GET", "/metrics", "", None);
+        assert_eq!(status, 200);
+        let names: std::collections::BTreeSet<&str> = body
+            .lines()
+            .filter(|l| l.starts_with("ringside_"))
+            .map(|l| l.split(['{', ' ']).next().unwrap())
+            .collect();
+        for name in &names {
+            assert!(
+                ringside_telemetry::lookup(name).is_some(),
+                "{name} is exported but not in the metric catalog"
+            );
+        }
+        let connected = body
+            .lines()
+            .any(|l| l.starts_with("ringside_ami_connected{") && l.ends_with(" 1"));
+        let attempts = names.contains("ringside_call_attempts_total");
+        if connected && names.contains("ringside_calls_active") && attempts {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no AMI connection, call gauge or call counter in /metrics: {names:?}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}

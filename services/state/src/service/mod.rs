@@ -20,6 +20,7 @@
 //! same task that applies events, so the sequence a snapshot says it
 //! includes is exactly the deltas published before it.
 
+mod kpi;
 mod settings;
 pub mod snapshots;
 
@@ -44,6 +45,15 @@ use snapshots::{SNAPSHOT_BUCKET, SnapshotStore};
 
 use crate::views::Snapshot;
 use crate::{Applied, Engine, Output};
+
+/// How often the telephony gauges are sampled from the views.
+const KPI_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 
 /// What the state service needs from the process that runs it.
 #[derive(Clone)]
@@ -214,7 +224,11 @@ impl StateService {
         }
         if out.applied == Applied::Applied {
             self.applied_since_snapshot += 1;
-            metrics::counter!("ringside_state_events_applied_total").increment(1);
+            metrics::counter!("ringside_state_events_applied_total", "tenant" => env.tenant.clone())
+                .increment(1);
+        }
+        for record in &out.records {
+            kpi::call_recorded(record);
         }
         publish(&self.deps, &out).await;
         Step::Applied(out.applied)
@@ -345,9 +359,19 @@ impl StateService {
     /// # Errors
     /// The bus closed.
     pub async fn run_until(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut last_sample = Instant::now();
         loop {
             if shutdown.is_cancelled() {
                 break;
+            }
+            if last_sample.elapsed() >= KPI_SAMPLE_EVERY {
+                last_sample = Instant::now();
+                kpi::sample(&self.engine, now_ms());
+                let age = self.last_snapshot.elapsed().as_secs_f64();
+                for tenant in self.engine.tenants() {
+                    metrics::gauge!("ringside_state_snapshot_age_seconds", "tenant" => tenant.to_owned())
+                        .set(age);
+                }
             }
             let step = tokio::select! {
                 _ = shutdown.cancelled() => break,
