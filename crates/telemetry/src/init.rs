@@ -27,6 +27,15 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::settings::{LogFormat, Resolved};
+
+/// Whether this process exports traces (see [`exporting`]).
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process exports traces. Hot paths (one span per AMI event)
+/// ask first, so that without a collector they cost nothing.
+pub fn exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
 use crate::{MetricsHandle, TelemetryError, TelemetrySettings, metrics_handle};
 
 /// Targets of the exporter's own machinery, never turned into spans.
@@ -92,6 +101,7 @@ fn init_resolved(r: Resolved) -> Result<Telemetry, TelemetryError> {
     let provider = if installed {
         if let Some(provider) = &provider {
             opentelemetry::global::set_tracer_provider(provider.clone());
+            EXPORTING.store(true, std::sync::atomic::Ordering::Relaxed);
             tracing::info!(
                 service = %r.service_name,
                 endpoint = r.endpoint.as_deref().unwrap_or_default(),

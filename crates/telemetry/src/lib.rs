@@ -25,7 +25,7 @@ pub use context::{
 };
 pub use error::{TelemetryError, TraceContextError};
 pub use http::{UNMATCHED_ROUTE, http_metrics};
-pub use init::{Telemetry, init};
+pub use init::{Telemetry, exporting, init};
 pub use prometheus::{MetricsHandle, metrics_handle};
 pub use server::{MetricsServer, Readiness, router, serve_metrics};
 pub use settings::{LogFormat, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, TelemetrySettings};

@@ -604,13 +604,18 @@ impl Worker {
     fn emit(&mut self, kind: Kind, source: Option<&Message>, ctx: &Ctx<'_>) {
         self.seq += 1;
         let name = kind_name(&kind);
+        // One trace per AMI event, when traces are exported: this span is
+        // its root; the state service and the gateway add theirs.
+        let trace = ringside_telemetry::exporting()
+            .then(|| tracing::info_span!("ami event", kind = name, sequence = self.seq))
+            .and_then(|span| ringside_telemetry::traceparent_of(&span));
         let stamp = Stamp {
             tenant: self.tenant.as_str(),
             pbx: self.pbx.as_str(),
             epoch: self.epoch,
             sequence: self.seq,
             received_at: SystemTime::now(),
-            traceparent: "",
+            traceparent: trace.as_ref().map_or("", |(parent, _)| parent.as_str()),
         };
         let envelope = envelope(&stamp, source, ctx, kind);
         let (subjects, tenant, pbx) = (&self.subjects, &self.tenant, &self.pbx);
@@ -623,9 +628,12 @@ impl Worker {
             })
             .clone();
         let msg_id = format!("{}.{}.{}.{}", self.tenant, self.pbx, self.epoch, self.seq);
-        let Ok(msg) = Outgoing::new(envelope.encode_to_vec()).with_msg_id(&msg_id) else {
+        let Ok(mut msg) = Outgoing::new(envelope.encode_to_vec()).with_msg_id(&msg_id) else {
             return;
         };
+        if let Some((parent, state)) = &trace {
+            let _ = msg.headers.set_trace_context(parent, state.as_deref());
+        }
         self.metrics.event(name).increment(1);
         if !self.publisher.push(subject, msg) {
             self.metrics.dropped.increment(1);

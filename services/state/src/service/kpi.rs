@@ -66,9 +66,10 @@ pub(crate) fn sample(engine: &Engine, now_ms: i64) {
                     t.status == "registered"
                 }
                 TrunkKind::Iax2Peer => t.status == "reachable",
-                TrunkKind::PjsipEndpoint => {
-                    !matches!(t.status.as_str(), "unavailable" | "offline" | "unknown" | "")
-                }
+                TrunkKind::PjsipEndpoint => !matches!(
+                    t.status.as_str(),
+                    "unavailable" | "offline" | "unknown" | ""
+                ),
             };
             metrics::gauge!(
                 "ringside_trunk_registered",
@@ -82,8 +83,7 @@ pub(crate) fn sample(engine: &Engine, now_ms: i64) {
                 ("pbx", pbx.clone()),
                 ("queue", q.name.clone()),
             ];
-            metrics::gauge!("ringside_queue_callers_waiting", &labels)
-                .set(q.callers.len() as f64);
+            metrics::gauge!("ringside_queue_callers_waiting", &labels).set(q.callers.len() as f64);
             let longest = q
                 .callers
                 .iter()

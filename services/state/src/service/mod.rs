@@ -218,7 +218,11 @@ impl StateService {
                 .set_stream_seq(self.engine.stream_seq().max(seq));
             return Step::Skipped;
         }
-        let out = self.engine.apply(&env);
+        let span = apply_span(&env);
+        let out = match &span {
+            Some(span) => span.in_scope(|| self.engine.apply(&env)),
+            None => self.engine.apply(&env),
+        };
         if seq > self.engine.stream_seq() {
             self.engine.set_stream_seq(seq);
         }
@@ -230,7 +234,8 @@ impl StateService {
         for record in &out.records {
             kpi::call_recorded(record);
         }
-        publish(&self.deps, &out).await;
+        let trace = span.as_ref().and_then(ringside_telemetry::traceparent_of);
+        publish(&self.deps, &out, trace.as_ref()).await;
         Step::Applied(out.applied)
     }
 }
@@ -241,7 +246,7 @@ impl StateService {
 /// Free functions of the parts they use, not methods: a future holding
 /// `&StateService` would need the service to be `Sync`, and its consumer is
 /// not.
-async fn publish(deps: &Deps, out: &Output) {
+async fn publish(deps: &Deps, out: &Output, trace: Option<&(String, Option<String>)>) {
     {
         let subjects = deps.topology.subjects();
         for delta in &out.deltas {
@@ -252,9 +257,13 @@ async fn publish(deps: &Deps, out: &Output) {
                 continue;
             };
             let json = serde_json::to_vec(delta).expect("a delta serializes");
+            let mut msg = Outgoing::new(json);
+            if let Some((parent, state)) = trace {
+                let _ = msg.headers.set_trace_context(parent, state.as_deref());
+            }
             if let Err(e) = deps
                 .bus
-                .publish_core(&subjects.view(&tenant, &view), Outgoing::new(json))
+                .publish_core(&subjects.view(&tenant, &view), msg)
                 .await
             {
                 // Gateways detect the hole in the sequence and re-fetch a
@@ -454,6 +463,18 @@ async fn answer(engine: &Engine, settings: &StateSettings, deps: &Deps, request:
             snapshot,
         }))
         .await;
+}
+
+/// When traces are exported and the envelope carries a trace context (the
+/// ingestor's span of the AMI event): the span of applying it, its child.
+fn apply_span(env: &Envelope) -> Option<tracing::Span> {
+    if !ringside_telemetry::exporting() || env.traceparent.is_empty() {
+        return None;
+    }
+    let span = tracing::info_span!("state apply", tenant = %env.tenant, pbx = %env.pbx, sequence = env.sequence);
+    let parent = (!env.tracestate.is_empty()).then_some(env.tracestate.as_str());
+    ringside_telemetry::set_parent_from(&span, &env.traceparent, parent).ok()?;
+    Some(span)
 }
 
 fn json_reply(value: &impl Serialize) -> Outgoing {
