@@ -247,7 +247,7 @@ pub const METRICS: &[MetricDef] = &[
         &[],
         "provisioning",
         LATENCY_BUCKETS,
-        "Time waited for a database connection from the pool.",
+        "Time to get a pooled connection and begin a write transaction (with SQLite, the write lock too).",
     ),
     // ---- telephony (computed by the state service from the views) --------------
     gauge(

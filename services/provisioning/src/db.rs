@@ -190,7 +190,8 @@ impl Db {
     }
 
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(match self {
+        let started = std::time::Instant::now();
+        let tx = match self {
             Db::Pg(pool) => Tx::Pg(pool.begin().await.map_err(StoreError::from_sqlx)?),
             // IMMEDIATE: take the write lock up front. A deferred transaction that
             // reads and then writes can fail with SQLITE_BUSY on the upgrade,
@@ -200,7 +201,12 @@ impl Db {
                     .await
                     .map_err(StoreError::from_sqlx)?,
             ),
-        })
+        };
+        // Waiting for a pooled connection (and SQLite's write lock) is
+        // where a saturated pool shows.
+        metrics::histogram!("ringside_db_pool_acquire_seconds")
+            .record(started.elapsed().as_secs_f64());
+        Ok(tx)
     }
 
     pub(crate) fn is_postgres(&self) -> bool {

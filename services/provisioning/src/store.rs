@@ -116,6 +116,32 @@ impl Store {
         self.db.is_postgres()
     }
 
+    /// The pool's connections now: (open, idle, configured maximum), for
+    /// the `ringside_db_pool_*` gauges.
+    pub fn pool_stats(&self) -> (u32, u32, u32) {
+        match &self.db {
+            Db::Pg(pool) => (
+                pool.size(),
+                u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                pool.options().get_max_connections(),
+            ),
+            Db::Sqlite(pool) => (
+                pool.size(),
+                u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                pool.options().get_max_connections(),
+            ),
+        }
+    }
+
+    /// Sets the `ringside_db_pool_*` gauges from [`Store::pool_stats`].
+    pub fn record_pool_metrics(&self) {
+        let (open, idle, max) = self.pool_stats();
+        metrics::gauge!("ringside_db_pool_connections", "state" => "idle").set(f64::from(idle));
+        metrics::gauge!("ringside_db_pool_connections", "state" => "in_use")
+            .set(f64::from(open.saturating_sub(idle)));
+        metrics::gauge!("ringside_db_pool_max_connections").set(f64::from(max));
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         self.db.close().await;

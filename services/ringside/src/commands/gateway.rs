@@ -16,6 +16,7 @@ use ringside_gateway::admin::{ProvisioningAccounts, admin_router};
 use ringside_provisioning::Provisioning;
 
 use crate::commands::common::SettingsArgs;
+use crate::commands::provisioning::sample_pool;
 use crate::commands::service;
 
 /// Run the gateway: REST `/api/v1`, WebSockets, the web UI, `/metrics`.
@@ -44,6 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .await
                 .context("opening the provisioning database")?,
         );
+        sample_pool(&provisioning, &running.shutdown);
         let metrics = running.telemetry.metrics();
         let deps = GatewayDeps {
             bus: bus.clone(),

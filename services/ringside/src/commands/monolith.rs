@@ -24,7 +24,9 @@ use ringside_provisioning::Provisioning;
 use ringside_provisioning::model::{Page, PbxServerInput};
 use tokio::task::JoinSet;
 
-use crate::commands::provisioning::{ADMIN_USER, DEFAULT_TENANT, first_admin, system_actor};
+use crate::commands::provisioning::{
+    ADMIN_USER, DEFAULT_TENANT, first_admin, sample_pool, system_actor,
+};
 use crate::commands::service::{self, Running};
 
 /// The PBX server the built-in simulator is registered as.
@@ -126,6 +128,7 @@ async fn everything(running: Running, pbxs: Vec<PbxSettings>) -> anyhow::Result<
             .await
             .context("opening the provisioning database")?,
     );
+    sample_pool(&provisioning, &shutdown);
     let password = std::env::var("RINGSIDE_ADMIN_PASSWORD").ok();
     if let Some(generated) = first_admin(&provisioning, password).await? {
         // Printed once, on the terminal of whoever started it: the only copy.

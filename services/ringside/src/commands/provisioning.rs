@@ -3,7 +3,11 @@
 //! ingestors' registry at start and rates call records into CDRs. The admin
 //! API itself is served by the gateway through the same library.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 use anyhow::Context as _;
 use ringside_provisioning::{Actor, Page, Provisioning, Role};
@@ -27,9 +31,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     service::run(settings, "provisioning", |running| async move {
         let settings = running.settings;
         let (bus, topology) = crate::bus::connect(&settings.bus, "provisioning").await?;
-        let provisioning = Provisioning::open(&settings.provisioning, bus, topology)
-            .await
-            .context("opening the provisioning database")?;
+        let provisioning = Arc::new(
+            Provisioning::open(&settings.provisioning, bus, topology)
+                .await
+                .context("opening the provisioning database")?,
+        );
+        sample_pool(&provisioning, &running.shutdown);
         if let Some(password) = &settings.provisioning.admin_password {
             first_admin(&provisioning, Some(password.clone())).await?;
         }
@@ -40,6 +47,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .await
             .context("rating call records")
     })
+}
+
+/// Samples the database pool's gauges every 5 s.
+pub(crate) fn sample_pool(provisioning: &Arc<Provisioning>, shutdown: &CancellationToken) {
+    let provisioning = provisioning.clone();
+    service::spawn_sampler(Duration::from_secs(5), shutdown.clone(), move || {
+        provisioning.store().record_pool_metrics();
+    });
 }
 
 /// The tenant and user created on first start.

@@ -72,3 +72,21 @@ where
         result
     })
 }
+
+/// Calls `sample` every `every` until `shutdown` (gauges sampled from a
+/// service's state: database pool, ...).
+pub fn spawn_sampler(
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+    sample: impl Fn() + Send + 'static,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => sample(),
+            }
+        }
+    });
+}
