@@ -202,6 +202,9 @@ pub struct Delivery {
     pub msg: Delivered,
     /// 1 on first delivery, more on redeliveries.
     pub delivery_count: u64,
+    /// Messages of the stream (matching the filter) not yet delivered to
+    /// this consumer when this one was: the consumer's lag.
+    pub pending: u64,
     acker: Acker,
 }
 

@@ -897,7 +897,7 @@ impl MemConsumer {
             pending.count += 1;
             let count = pending.count;
             let msg = state.delivered(seq).expect("pending entries are retained");
-            return Take::Got(self.delivery(msg, seq, count));
+            return Take::Got(self.delivery(msg, seq, count, state.last_seq.saturating_sub(seq)));
         }
         if durable.pending.len() >= durable.max_ack_pending {
             return Take::Wait(next_due);
@@ -913,7 +913,7 @@ impl MemConsumer {
                     },
                 );
                 let msg = state.delivered(seq).expect("matched sequence is held");
-                Take::Got(self.delivery(msg, seq, 1))
+                Take::Got(self.delivery(msg, seq, 1, state.last_seq.saturating_sub(seq)))
             }
             None => {
                 durable.next_seq = durable.next_seq.max(state.last_seq + 1);
@@ -922,10 +922,13 @@ impl MemConsumer {
         }
     }
 
-    fn delivery(&self, msg: Delivered, seq: u64, count: u64) -> Delivery {
+    /// `pending`: the stream's messages after this one (the filter aside:
+    /// an upper bound of the consumer's lag).
+    fn delivery(&self, msg: Delivered, seq: u64, count: u64, pending: u64) -> Delivery {
         Delivery {
             msg,
             delivery_count: count,
+            pending,
             acker: Acker::InProcess(MemAcker {
                 stream: self.stream.clone(),
                 durable: self.name.clone(),

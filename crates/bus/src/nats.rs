@@ -474,8 +474,8 @@ fn core_delivered(message: async_nats::Message) -> Delivered {
 /// A JetStream message as delivered, with its acker and delivery count.
 fn stream_delivered(
     message: jetstream::Message,
-) -> Result<(Delivered, u64, jetstream::message::Acker), BusError> {
-    let (sequence, count, published) = {
+) -> Result<(Delivered, u64, jetstream::message::Acker, u64), BusError> {
+    let (sequence, count, published, pending) = {
         let info = message
             .info()
             .map_err(|err| BusError::Stream(format!("reading message metadata: {err}")))?;
@@ -483,13 +483,14 @@ fn stream_delivered(
             info.stream_sequence,
             u64::try_from(info.delivered).unwrap_or(1),
             SystemTime::from(info.published),
+            info.pending,
         )
     };
     let (message, acker) = message.split();
     let mut delivered = core_delivered(message);
     delivered.stream_sequence = Some(sequence);
     delivered.published_at = Some(published);
-    Ok((delivered, count, acker))
+    Ok((delivered, count, acker, pending))
 }
 
 fn deliver_policy(start: StartPosition) -> DeliverPolicy {
@@ -708,7 +709,7 @@ impl Bus for NatsBus {
                     Ok(message) => {
                         let pending = message.info().map(|i| i.pending).unwrap_or(1);
                         let done = until_caught_up && pending == 0;
-                        (stream_delivered(message).map(|(d, _, _)| d), done)
+                        (stream_delivered(message).map(|(d, _, _, _)| d), done)
                     }
                     Err(err) => (
                         Err(BusError::Stream(format!("reading stream: {err}"))),
@@ -806,9 +807,10 @@ impl NatsConsumer {
     fn hand_out(&mut self) -> Option<Result<Delivery, BusError>> {
         let message = self.buffer.pop_front()?;
         Some(
-            stream_delivered(message).map(|(msg, count, acker)| Delivery {
+            stream_delivered(message).map(|(msg, count, acker, pending)| Delivery {
                 msg,
                 delivery_count: count,
+                pending,
                 acker: Acker::Nats(Box::new(acker)),
             }),
         )

@@ -224,9 +224,11 @@ async function setupTenantSwitch() {
   const tenants = await listAll('tenants').catch(() => []);
   // One tenant per live connection (the server switches the stream on
   // `subscribe`); the admin's own tenant is the default.
+  // Tokens and live views name a tenant by its slug (the API's `id` is a UUID).
+  const key = (tn) => tn.slug || tn.id;
   const cur = liveSession().tenant || state.me.tenant;
-  if (!tenants.some((tn) => tn.id === state.me.tenant)) tenants.unshift({ id: state.me.tenant, name: state.me.tenant });
-  mount(sel, tenants.map((tn) => h('option', { value: tn.id, selected: tn.id === cur }, tn.name || tn.id)));
+  if (!tenants.some((tn) => key(tn) === state.me.tenant)) tenants.unshift({ slug: state.me.tenant, name: state.me.tenant });
+  mount(sel, tenants.map((tn) => h('option', { value: key(tn), selected: key(tn) === cur }, tn.name || key(tn))));
   wrap.hidden = false;
 }
 

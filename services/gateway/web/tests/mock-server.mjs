@@ -73,7 +73,8 @@ const users = [
   { id: uuid(), username: 'operator', password: 'operator-password', tenant: TENANT, role: 'operator' },
   { id: uuid(), username: 'viewer', password: 'viewer-password', tenant: TENANT, role: 'viewer' }
 ];
-const tenants = [{ id: 'acme', name: 'Acme Telecom' }, { id: 'globex', name: 'Globex' }];
+// As the real API: `id` is a UUID, `slug` the short name tokens and live views use.
+const tenants = [{ id: uuid(), slug: 'acme', name: 'Acme Telecom' }, { id: uuid(), slug: 'globex', name: 'Globex' }];
 const audit = [];
 const db = { customers: [], providers: [], gateways: [], dids: [], routes: [], extensions: [], tariffs: [], pbx: [] };
 const deployments = new Map(); // pbx id -> [{id, version, author, created_at, result, diff, files}]
@@ -443,8 +444,10 @@ async function api(req, res, rel, q) {
     if (!needs('platform_admin')) return;
     if (method === 'GET') return send(res, 200, page(tenants, q));
     const b = await readBody(req) || {};
-    if (!/^[a-z0-9-]{1,32}$/.test(b.id || '')) return fail(res, 422, 'validation', 'invalid tenant', [{ field: 'id', code: 'format', message: 'lower-case letters, digits and -' }]);
-    tenants.push({ id: b.id, name: b.name || b.id });
+    const slug = b.slug ?? b.id ?? '';
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(slug)) return fail(res, 422, 'validation', 'invalid tenant', [{ field: 'slug', code: 'format', message: 'letters, digits, _ and -' }]);
+    if (tenants.some((tn) => tn.slug === slug)) return fail(res, 409, 'conflict', 'tenant: already exists');
+    tenants.push({ id: uuid(), slug, name: b.name || slug });
     return send(res, 201, tenants[tenants.length - 1]);
   }
   if (parts[0] === 'audit') { if (!needs('tenant_admin')) return; return send(res, 200, page(audit, q)); }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Development loop: start mock-server.mjs on a free port under /monitor/,
-// run the unit tests, the browser tests (with the mock-only checks) and the
+// run the unit tests, the browser tests (RINGSIDE_MOCK=1: mock fixtures) and the
 // frame-time benchmark against it, then stop the mock. CI runs e2e/ against
 // the real monolithic binary instead (see ../README.md).
 

@@ -317,6 +317,8 @@ impl StateService {
             },
             delivery = self.consumer.next_within(wait) => match delivery {
                 Ok(Some(delivery)) => {
+                    metrics::gauge!("ringside_bus_consumer_lag_messages", "consumer" => self.consumer.name().to_owned())
+                        .set(delivery.pending as f64);
                     let step = self.handle(&delivery.msg).await;
                     if let Err(e) = delivery.ack().await {
                         // Delivered again later: recognised as applied.

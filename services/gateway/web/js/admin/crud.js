@@ -8,6 +8,7 @@ import { api, listAll, roleAtLeast, ApiError } from '../api.js';
 import { SCHEMAS } from './schemas.js';
 import { validateRecord, codecList } from './validate.js';
 import { statusBadge } from './widgets.js';
+import { liveSession } from '../live/session.js';
 
 const PAGE = 50;
 
@@ -23,14 +24,28 @@ async function loadRefs(schema) {
   return out;
 }
 
-function displayValue(f, item, refs) {
-  const v = item[f.name];
+/**
+ * Whether the PBX server `item` is connected, from the live views (the PBX's
+ * name is its id there): the REST answer does not say. `undefined` when the
+ * live connection is down or follows another tenant, so the page shows "—"
+ * instead of a guess.
+ */
+function pbxConnected(item, me) {
+  if (typeof item.connected === 'boolean') return item.connected;
+  const s = liveSession();
+  if (s.state.state !== 'live' || (s.tenant && me && s.tenant !== me.tenant)) return undefined;
+  const status = [...s.model.views.pbxs.values()].find((p) => p.pbx === item.name);
+  return Boolean(status && !status.stale && !status.syncing);
+}
+
+function displayValue(f, item, refs, me) {
+  const v = f.liveConnected ? pbxConnected(item, me) : item[f.name];
   if (f.ref) {
     if (!v) return t('common.none');
     const r = refs[f.name] && refs[f.name].get(v);
     return r ? f.ref.label(r) : String(v).slice(0, 8);
   }
-  if (f.badgeBool) return statusBadge(v ? 'online' : 'offline', t(v ? 'common.yes' : 'common.no'));
+  if (f.badgeBool) return v === undefined || v === null ? t('common.none') : statusBadge(v ? 'online' : 'offline', t(v ? 'common.yes' : 'common.no'));
   if (f.badge) return v ? statusBadge(v === 'free' ? 'unknown' : v === 'allocated' ? 'in_use' : 'unknown', t(`opt.${v}`)) : t('common.none');
   if (f.type === 'checkbox') return t(v ? 'common.yes' : 'common.no');
   if (f.options) { const o = f.options.find((x) => String(x.value) === String(v)); return o ? t(o.label) : (v ?? t('common.none')); }
@@ -196,7 +211,7 @@ export function mountCrudPage(root, { entity, me, extraActions = null }) {
       mount(tbody, h('tr', h('td.empty', { colspan: String(cols.length + 1) }, t('crud.empty', { entity: t(`entity.${entity}.one`) }))));
     } else {
       mount(tbody, items.map((item) => h('tr', { dataset: { id: item.id } },
-        cols.map((f, i) => h(i === 0 ? 'th' : 'td', { scope: i === 0 ? 'row' : null, class: f.mono ? 'mono' : (f.type === 'number' || f.type === 'integer') ? 'num' : null }, displayValue(f, item, refs))),
+        cols.map((f, i) => h(i === 0 ? 'th' : 'td', { scope: i === 0 ? 'row' : null, class: f.mono ? 'mono' : (f.type === 'number' || f.type === 'integer') ? 'num' : null }, displayValue(f, item, refs, me))),
         h('td.row-actions',
           extraActions ? extraActions(item, load, refs) : null,
           writable && !schema.noEdit ? h('button.btn.btn-sm', { type: 'button', onclick: () => openForm(entity, item, refs, load) }, t('common.edit')) : null,

@@ -104,9 +104,11 @@ export const SCHEMAS = {
       { name: 'username', required: true, list: true },
       { name: 'secret', label: 'field.secret_ami', type: 'password', writeOnly: true, help: 'field.secret_ami_help', requiredIf: (v) => !v.id },
       { name: 'tls', type: 'checkbox', default: false, list: true },
-      { name: 'apply_mode', type: 'select', options: opt('local', 'ami'), default: 'ami', list: true },
+      // As the API: `file` writes into config_dir (PBX on this host), `ami` sends UpdateConfig.
+      { name: 'apply_mode', type: 'select', options: opt('file', 'ami'), default: 'ami', list: true },
+      { name: 'config_dir', default: '/etc/asterisk' },
       { name: 'enabled', type: 'checkbox', default: true, list: true },
-      { name: 'connected', readOnly: true, type: 'checkbox', list: true, badgeBool: true }
+      { name: 'connected', readOnly: true, type: 'checkbox', list: true, badgeBool: true, liveConnected: true }
     ]
   },
   users: {
@@ -123,11 +125,13 @@ export const SCHEMAS = {
   },
   tenants: {
     path: 'tenants',
-    labelOf: (t) => t.name || t.id,
+    labelOf: (t) => t.name || t.slug || t.id,
     noEdit: true,
     noDelete: true,
+    // `slug` is the tenant's permanent short name, the one tokens, live
+    // views and the tenant switcher use; `id` is its UUID.
     fields: [
-      { name: 'id', required: true, rules: ['code'], list: true, createOnly: true },
+      { name: 'slug', required: true, rules: ['code'], list: true, createOnly: true },
       { name: 'name', required: true, list: true }
     ]
   }
