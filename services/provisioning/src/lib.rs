@@ -29,12 +29,14 @@
 //! reports, the rater), [`deployments`], `render_input` (data → [`render`]
 //! input), [`error`].
 
+pub mod action_audit;
 pub mod apply;
 pub mod crypto;
 mod db;
 pub mod deployments;
 mod entities;
 pub mod error;
+pub mod live_cost;
 pub mod model;
 pub mod money;
 mod password;

@@ -177,6 +177,15 @@ async fn everything(running: Running, pbxs: Vec<PbxSettings>) -> anyhow::Result<
         let result = rater.run_rater(stop).await.map_err(anyhow::Error::from);
         ("rater", result)
     });
+    let auditor = provisioning.clone();
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        let result = auditor
+            .run_action_audit(stop)
+            .await
+            .map_err(anyhow::Error::from);
+        ("action audit", result)
+    });
 
     let metrics = telemetry.metrics();
     let deps = GatewayDeps {

@@ -1,6 +1,7 @@
 //! `ringside provisioning`: the provisioning service's background side
 //! against NATS and PostgreSQL — it re-publishes every PBX server into the
-//! ingestors' registry at start and rates call records into CDRs. The admin
+//! ingestors' registry at start, rates call records into CDRs and copies
+//! the ingestors' AMI action records into the audit log. The admin
 //! API itself is served by the gateway through the same library.
 
 use std::sync::Arc;
@@ -42,10 +43,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         running.ready.store(true, Ordering::Relaxed);
         tracing::info!("provisioning running (PBX registry synchronised, rating call records)");
-        provisioning
-            .run_rater(running.shutdown)
-            .await
-            .context("rating call records")
+        let (rated, audited) = tokio::join!(
+            provisioning.run_rater(running.shutdown.clone()),
+            provisioning.run_action_audit(running.shutdown.clone()),
+        );
+        rated.context("rating call records")?;
+        audited.context("recording AMI actions in the audit log")
     })
 }
 
