@@ -20,7 +20,11 @@ const KEY_FIELD = {
 export function entryKey(view, pbx, key) { return `${pbx}\u0000${key}`; }
 
 export function keyOf(view, entry) {
-  return entryKey(view, entry.pbx ?? '', view === 'pbxs' ? entry.pbx : entry[KEY_FIELD[view]]);
+  if (view === 'pbxs') return entryKey(view, entry.pbx ?? '', entry.pbx);
+  // A trunk's name is unique only within its kind (a registration and an
+  // endpoint may share it): the state service keys trunks `<kind>:<name>`.
+  if (view === 'trunks') return entryKey(view, entry.pbx ?? '', `${entry.kind}:${entry.name}`);
+  return entryKey(view, entry.pbx ?? '', entry[KEY_FIELD[view]]);
 }
 
 export class LiveModel {

@@ -104,3 +104,14 @@ test('reconnect backoff grows, is capped and jittered', () => {
 test('search text includes the numbers of a call', () => {
   assert.match(searchText('calls', call('z', { from: '5511999', to: '2001' })), /5511999/);
 });
+
+test('a trunk is keyed by kind and name, as the state service keys its deltas', () => {
+  const m = new LiveModel();
+  const endpoint = { pbx: 'p1', name: 'carrier', kind: 'pjsip_endpoint', status: 'online' };
+  const registration = { pbx: 'p1', name: 'carrier', kind: 'pjsip_registration', status: 'registered' };
+  m.applyInitial({ seq: 1, snapshot: { trunks: [endpoint, registration] } });
+  assert.equal(m.views.trunks.size, 2, 'same name, two kinds: two trunks');
+  m.applyDelta({ type: 'Delta', seq: 2, pbx: 'p1', view: 'trunks', op: 'upsert', key: 'pjsip_endpoint:carrier', value: { ...endpoint, status: 'in_use' } });
+  assert.equal(m.views.trunks.size, 2, 'the delta updates the endpoint, it adds nothing');
+  assert.equal(m.views.trunks.get(keyOf('trunks', endpoint)).status, 'in_use');
+});
