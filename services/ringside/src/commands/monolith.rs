@@ -29,6 +29,10 @@ use crate::commands::provisioning::{
 };
 use crate::commands::service::{self, Running};
 
+/// Memory bounds of the in-process bus's streams (see [`run`]).
+const IN_PROCESS_EVENTS_BYTES: u64 = 512 * 1024 * 1024;
+const IN_PROCESS_AMI_BYTES: u64 = 128 * 1024 * 1024;
+
 /// The PBX server the built-in simulator is registered as.
 const SIMULATOR: &str = "simulator";
 
@@ -65,6 +69,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     settings.gateway.monolithic = true;
     settings.gateway.listen = args.listen;
     settings.provisioning.database.url = None;
+    // The in-process bus keeps its streams in memory: bound them so a
+    // monolith left running for weeks does not grow to the deployment
+    // defaults (10 GiB each). The views need only what is recent; the raw
+    // AMI log is for the last minutes.
+    let retention = &mut settings.bus.retention;
+    retention.events_max_bytes = Some(
+        retention
+            .events_max_bytes
+            .map_or(IN_PROCESS_EVENTS_BYTES, |b| b.min(IN_PROCESS_EVENTS_BYTES)),
+    );
+    retention.ami_max_bytes = Some(
+        retention
+            .ami_max_bytes
+            .map_or(IN_PROCESS_AMI_BYTES, |b| b.min(IN_PROCESS_AMI_BYTES)),
+    );
     settings.provisioning.database.data_dir = args.data_dir.clone();
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
