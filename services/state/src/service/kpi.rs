@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use ringside_proto::events::v1::RtcpReport;
+
 use crate::Engine;
 use crate::records::{CallRecord, Disposition};
 use crate::views::{EndpointStatus, TrunkKind};
@@ -94,5 +96,37 @@ pub(crate) fn sample(engine: &Engine, now_ms: i64) {
             metrics::counter!("ringside_queue_abandoned_total", &labels)
                 .absolute(u64::from(q.abandoned));
         }
+    }
+}
+
+/// Records an RTCP report's jitter and loss against the trunk its channel
+/// uses (`internal` for a channel of an extension).
+pub(crate) fn rtcp(
+    engine: &Engine,
+    env: &ringside_proto::events::v1::Envelope,
+    report: &RtcpReport,
+) {
+    let trunk = report
+        .channel
+        .as_ref()
+        .and_then(|c| {
+            let (device, _) = c.name.rsplit_once('-')?;
+            let (tech, name) = device.split_once('/')?;
+            let live = engine.projection().live_view(&env.tenant, &env.pbx)?;
+            (tech == "IAX2" || (tech == "PJSIP" && live.is_pjsip_trunk(name)))
+                .then(|| name.to_owned())
+        })
+        .unwrap_or_else(|| "internal".to_owned());
+    let labels = [
+        ("tenant", env.tenant.clone()),
+        ("pbx", env.pbx.clone()),
+        ("trunk", trunk),
+    ];
+    if let Some(jitter) = report.jitter {
+        metrics::histogram!("ringside_rtcp_jitter_seconds", &labels).record(jitter);
+    }
+    if let Some(lost) = report.fraction_lost {
+        // RTCP's fraction lost is in 256ths.
+        metrics::histogram!("ringside_rtcp_loss_ratio", &labels).record(f64::from(lost) / 256.0);
     }
 }

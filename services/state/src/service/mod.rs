@@ -234,6 +234,9 @@ impl StateService {
         for record in &out.records {
             kpi::call_recorded(record);
         }
+        if let Some(ringside_proto::events::v1::envelope::Kind::RtcpReport(report)) = &env.kind {
+            kpi::rtcp(&self.engine, &env, report);
+        }
         let trace = span.as_ref().and_then(ringside_telemetry::traceparent_of);
         publish(&self.deps, &out, trace.as_ref()).await;
         Step::Applied(out.applied)
