@@ -7,7 +7,10 @@ const PROTO_ROOT: &str = "../../proto";
 /// Every .proto file to compile, relative to [`PROTO_ROOT`]. Adding a package
 /// (state, provisioning, gateway) is one more line here and one more module in
 /// `src/lib.rs`.
-const PROTOS: &[&str] = &["ringside/events/v1/envelope.proto"];
+const PROTOS: &[&str] = &[
+    "ringside/events/v1/envelope.proto",
+    "ringside/state/v1/state.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // protox does not emit this itself (prost-build with protoc does).

@@ -9,6 +9,8 @@
 //! Packages:
 //! * [`events::v1`]: the normalized event ([`events::v1::Envelope`]) and its
 //!   kinds, split by domain like the `.proto` files.
+//! * [`state::v1`]: the state service's gRPC API (`State`: snapshots,
+//!   deltas, calls) and the view messages.
 
 /// `ringside.events.v1`.
 pub mod events {
@@ -16,6 +18,15 @@ pub mod events {
     /// versioning rule at the top of `proto/ringside/events/v1/envelope.proto`.
     pub mod v1 {
         tonic::include_proto!("ringside.events.v1");
+    }
+}
+
+/// `ringside.state.v1`.
+pub mod state {
+    /// The state service's API. Field numbers are a contract: see the
+    /// versioning rule at the top of `proto/ringside/state/v1/state.proto`.
+    pub mod v1 {
+        tonic::include_proto!("ringside.state.v1");
     }
 }
 

@@ -116,10 +116,13 @@ impl ViewSet {
             | Kind::AttendedTransferred(_)
             | Kind::MusicOnHoldStarted(_)
             | Kind::MusicOnHoldStopped(_)
-            | Kind::Unmapped(_) => CHANNELS,
-            Kind::BridgeCreated(_)
+            // Entering or leaving a bridge also updates the channel from
+            // its snapshot (state, answer time, name): its call and
+            // extension can change too.
             | Kind::BridgeEntered(_)
             | Kind::BridgeLeft(_)
+            | Kind::Unmapped(_) => CHANNELS,
+            Kind::BridgeCreated(_)
             | Kind::BridgeDestroyed(_)
             | Kind::BridgeListed(_) => BRIDGES,
             Kind::QueueCallerJoined(_)

@@ -53,8 +53,10 @@ struct Persisted {
 #[derive(Debug, Default)]
 pub struct Engine {
     state: Persisted,
-    /// What was last published per PBX (derived; rebuilt on load).
-    published: BTreeMap<(String, String), Published>,
+    /// What was last published per tenant, then PBX (derived; rebuilt on
+    /// load). Nested rather than keyed by a pair so that an event finds its
+    /// PBX's maps by `&str`, without building an owned key.
+    published: BTreeMap<String, BTreeMap<String, Published>>,
     /// Re-derive whole views even for channel events (tests compare the two
     /// ways).
     whole_views_only: bool,
@@ -83,7 +85,6 @@ impl Engine {
         }
         self.take_notes(env);
 
-        let pbx_key = (env.tenant.clone(), env.pbx.clone());
         let views = match &env.kind {
             // A resync entry goes to the staging view: nothing visible
             // changes until SyncCompleted swaps it in.
@@ -92,7 +93,7 @@ impl Engine {
             Some(kind) => ViewSet::affected_by(kind),
             None => ViewSet::NONE,
         };
-        let published = self.published.entry(pbx_key).or_default();
+        let published = published_of(&mut self.published, &env.tenant, &env.pbx);
         let mut changes = Vec::new();
         let mut removed = Vec::new();
         let channels = match &env.kind {
@@ -121,7 +122,10 @@ impl Engine {
             }
         }
 
-        let seq = self.state.seqs.entry(env.tenant.clone()).or_default();
+        let seq = match self.state.seqs.get_mut(&env.tenant) {
+            Some(seq) => seq,
+            None => self.state.seqs.entry(env.tenant.clone()).or_default(),
+        };
         out.deltas = changes
             .into_iter()
             .map(|(view, op, key, value)| {
@@ -258,22 +262,33 @@ impl Engine {
     /// [`LoadError`] when the bytes are not a saved engine.
     pub fn load(bytes: &[u8]) -> Result<Self, LoadError> {
         let state: Persisted = serde_json::from_slice(bytes)?;
-        let published = state
-            .projection
-            .pbx_ids()
-            .map(|(t, p)| {
-                (
-                    (t.to_owned(), p.to_owned()),
-                    deltas::entries_of(state.projection.snapshot_of(t, p)),
-                )
-            })
-            .collect();
+        let mut published = BTreeMap::new();
+        for (t, p) in state.projection.pbx_ids() {
+            *published_of(&mut published, t, p) =
+                deltas::entries_of(state.projection.snapshot_of(t, p));
+        }
         Ok(Engine {
             state,
             published,
             whole_views_only: false,
         })
     }
+}
+
+/// The published maps of one PBX, made empty the first time.
+fn published_of<'a>(
+    published: &'a mut BTreeMap<String, BTreeMap<String, Published>>,
+    tenant: &str,
+    pbx: &str,
+) -> &'a mut Published {
+    if !published.contains_key(tenant) {
+        published.insert(tenant.to_owned(), BTreeMap::new());
+    }
+    let pbxs = published.get_mut(tenant).expect("inserted above");
+    if !pbxs.contains_key(pbx) {
+        pbxs.insert(pbx.to_owned(), Published::default());
+    }
+    pbxs.get_mut(pbx).expect("inserted above")
 }
 
 /// The channels a channel event names (empty for any other kind, and for
@@ -294,6 +309,8 @@ fn channel_snapshots(kind: &Kind) -> Vec<&ChannelSnapshot> {
         Kind::MusicOnHoldStopped(c) => one(&c.channel),
         Kind::DialBegan(d) => d.caller.iter().chain(d.destination.iter()).collect(),
         Kind::DialEnded(d) => d.caller.iter().chain(d.destination.iter()).collect(),
+        Kind::BridgeEntered(b) => one(&b.channel),
+        Kind::BridgeLeft(b) => one(&b.channel),
         _ => Vec::new(),
     }
 }
@@ -312,6 +329,15 @@ fn keyed_changes(
     let mut calls = BTreeSet::new();
     let mut endpoints = BTreeSet::new();
     let mut bridges = BTreeSet::new();
+    // The extension a channel name counts for (PJSIP endpoints that are
+    // not trunks show their channel count).
+    let extension_of = |name: &str| {
+        let (device, _) = name.rsplit_once('-')?;
+        match device.split_once('/') {
+            Some(("PJSIP", ext)) if !live.is_pjsip_trunk(ext) => Some(ext.to_owned()),
+            _ => None,
+        }
+    };
     for snap in channels {
         uniqueids.insert(snap.uniqueid.clone());
         calls.insert(if snap.linkedid.is_empty() {
@@ -319,15 +345,13 @@ fn keyed_changes(
         } else {
             snap.linkedid.clone()
         });
-        if let Some((device, _)) = snap.name.rsplit_once('-')
-            && let Some(("PJSIP", name)) = device.split_once('/')
-            && !live.is_pjsip_trunk(name)
-        {
-            endpoints.insert(name.to_owned());
-        }
+        endpoints.extend(extension_of(&snap.name));
     }
     for uid in &uniqueids {
+        // What the channel was (a rename or a new linkedid moves it from
+        // one extension or call to another; a hangup may not name it).
         if let Some(Entry::Channel(old)) = published[View::Channels as usize].get(uid) {
+            endpoints.extend(extension_of(&old.name));
             calls.insert(call_key(old).to_owned());
             if !old.bridge.is_empty() {
                 bridges.insert(old.bridge.clone());

@@ -20,10 +20,14 @@
 //! * [`projection`]: ordering by (epoch, sequence), resync staging and swap,
 //!   stale marking;
 //! * `pbx` (private): one PBX's view and how each kind changes it;
-//! * [`replay`]: AMI transcript → envelopes → projection.
+//! * [`replay`]: AMI transcript → envelopes → projection;
+//! * [`service`]: the service on the bus (consumer, snapshots, deltas);
+//! * [`grpc`]: the `ringside.state.v1.State` gRPC API, answered over the
+//!   bus.
 
 pub mod deltas;
 pub mod engine;
+pub mod grpc;
 mod pbx;
 mod persist;
 pub mod projection;

@@ -17,6 +17,9 @@ use ringside_proto::events::v1::{
 use serde::{Deserialize, Serialize};
 
 use crate::deltas::{View, ViewSet};
+use index::{Channels, Contacts, device_of};
+
+mod index;
 use crate::views::{
     Bridge, Call, CallState, Channel, Conference, Contact, Endpoint, EndpointStatus, Participant,
     Queue, QueueCaller, QueueMember, Snapshot, Trunk, TrunkKind,
@@ -71,7 +74,7 @@ struct DeviceRec {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ContactRec {
+pub(crate) struct ContactRec {
     endpoint: String,
     contact: Contact,
     #[serde(with = "crate::persist::proto_enum")]
@@ -100,8 +103,8 @@ pub(crate) struct PbxView {
     pbx: String,
     endpoints: BTreeMap<String, EndpointRec>,
     devices: BTreeMap<String, DeviceRec>,
-    #[serde(with = "crate::persist::pairs")]
-    contacts: BTreeMap<(String, String), ContactRec>,
+    /// By (AOR, URI); serialized as the list of pairs it always was.
+    contacts: Contacts,
     /// PJSIP/SIP `PeerStatus` by peer (`PJSIP/1001`).
     #[serde(with = "crate::persist::proto_enum_map")]
     peers: BTreeMap<String, PeerStatus>,
@@ -111,7 +114,9 @@ pub(crate) struct PbxView {
     iax2_peers: BTreeMap<String, Trunk>,
     /// By host (`127.0.0.2:4569`).
     iax2_registrations: BTreeMap<String, Trunk>,
-    channels: BTreeMap<String, Channel>,
+    /// By uniqueid; serialized as the plain map it always was (its
+    /// indexes are rebuilt on load).
+    channels: Channels,
     bridges: BTreeMap<String, Bridge>,
     queues: BTreeMap<String, QueueRec>,
     conferences: BTreeMap<String, ConfRec>,
@@ -124,13 +129,13 @@ impl PbxView {
             pbx: pbx.to_owned(),
             endpoints: BTreeMap::new(),
             devices: BTreeMap::new(),
-            contacts: BTreeMap::new(),
+            contacts: Contacts::default(),
             peers: BTreeMap::new(),
             registrations: BTreeMap::new(),
             registration_clients: BTreeMap::new(),
             iax2_peers: BTreeMap::new(),
             iax2_registrations: BTreeMap::new(),
-            channels: BTreeMap::new(),
+            channels: Channels::default(),
             bridges: BTreeMap::new(),
             queues: BTreeMap::new(),
             conferences: BTreeMap::new(),
@@ -239,7 +244,7 @@ impl PbxView {
                         self.contacts.remove(&key);
                     }
                     status => {
-                        let rec = self.contacts.entry(key).or_insert_with(|| ContactRec {
+                        let fresh = || ContactRec {
                             endpoint: c.endpoint_name.clone(),
                             status,
                             contact: Contact {
@@ -249,24 +254,26 @@ impl PbxView {
                                 rtt_usec: None,
                                 user_agent: String::new(),
                             },
+                        };
+                        self.contacts.upsert_with(key, fresh, |rec| {
+                            // Created/Updated say the contact exists; they do not
+                            // replace a qualify result.
+                            let lifecycle =
+                                matches!(status, ContactStatus::Created | ContactStatus::Updated);
+                            if !lifecycle || rec.contact.status.is_empty() {
+                                rec.status = status;
+                                rec.contact.status = c.status_raw.clone();
+                            }
+                            if c.rtt_usec.is_some() {
+                                rec.contact.rtt_usec = c.rtt_usec;
+                            }
+                            if !c.user_agent.is_empty() {
+                                rec.contact.user_agent = c.user_agent.clone();
+                            }
+                            if !c.endpoint_name.is_empty() {
+                                rec.endpoint = c.endpoint_name.clone();
+                            }
                         });
-                        // Created/Updated say the contact exists; they do not
-                        // replace a qualify result.
-                        let lifecycle =
-                            matches!(status, ContactStatus::Created | ContactStatus::Updated);
-                        if !lifecycle || rec.contact.status.is_empty() {
-                            rec.status = status;
-                            rec.contact.status = c.status_raw.clone();
-                        }
-                        if c.rtt_usec.is_some() {
-                            rec.contact.rtt_usec = c.rtt_usec;
-                        }
-                        if !c.user_agent.is_empty() {
-                            rec.contact.user_agent = c.user_agent.clone();
-                        }
-                        if !c.endpoint_name.is_empty() {
-                            rec.endpoint = c.endpoint_name.clone();
-                        }
                     }
                 }
             }
@@ -417,7 +424,7 @@ impl PbxView {
                         ch.dialed.clone_from(&old.dialed);
                     }
                 }
-                self.channels.insert(snap.uniqueid.clone(), ch);
+                self.channels.insert(ch);
             }
             Kind::ChannelStateChanged(c) => self.touch(c.channel.as_ref(), at),
             Kind::CallerIdChanged(c) => self.touch(c.channel.as_ref(), at),
@@ -437,25 +444,17 @@ impl PbxView {
             }
             Kind::ChannelHeld(h) => {
                 self.touch(h.channel.as_ref(), at);
-                if let Some(ch) = self.channel_mut(h.channel.as_ref()) {
-                    ch.on_hold = true;
-                }
+                self.modify_channel(h.channel.as_ref(), |ch| ch.on_hold = true);
             }
             Kind::ChannelUnheld(h) => {
                 self.touch(h.channel.as_ref(), at);
-                if let Some(ch) = self.channel_mut(h.channel.as_ref()) {
-                    ch.on_hold = false;
-                }
+                self.modify_channel(h.channel.as_ref(), |ch| ch.on_hold = false);
             }
             Kind::MusicOnHoldStarted(m) => {
-                if let Some(ch) = self.channel_mut(m.channel.as_ref()) {
-                    ch.music_on_hold = true;
-                }
+                self.modify_channel(m.channel.as_ref(), |ch| ch.music_on_hold = true);
             }
             Kind::MusicOnHoldStopped(m) => {
-                if let Some(ch) = self.channel_mut(m.channel.as_ref()) {
-                    ch.music_on_hold = false;
-                }
+                self.modify_channel(m.channel.as_ref(), |ch| ch.music_on_hold = false);
             }
             Kind::BlindTransferred(t) => {
                 self.touch(t.transferer.as_ref(), at);
@@ -473,19 +472,21 @@ impl PbxView {
                         .find(|h| h.key.eq_ignore_ascii_case(key))
                         .and_then(|h| h.value.as_deref())
                 };
-                if let Some(ch) = get("Uniqueid").and_then(|id| self.channels.get_mut(id)) {
-                    if let Some(v) = get("Context") {
-                        v.clone_into(&mut ch.context);
-                    }
-                    if let Some(v) = get("Exten") {
-                        v.clone_into(&mut ch.exten);
-                    }
-                    if let Some(v) = get("Application") {
-                        v.clone_into(&mut ch.application);
-                    }
-                    if let Some(v) = get("AppData") {
-                        v.clone_into(&mut ch.application_data);
-                    }
+                if let Some(id) = get("Uniqueid") {
+                    self.channels.modify(id, |ch| {
+                        if let Some(v) = get("Context") {
+                            v.clone_into(&mut ch.context);
+                        }
+                        if let Some(v) = get("Exten") {
+                            v.clone_into(&mut ch.exten);
+                        }
+                        if let Some(v) = get("Application") {
+                            v.clone_into(&mut ch.application);
+                        }
+                        if let Some(v) = get("AppData") {
+                            v.clone_into(&mut ch.application_data);
+                        }
+                    });
                 }
             }
 
@@ -499,9 +500,7 @@ impl PbxView {
                     .as_ref()
                     .map(|b| b.uniqueid.clone())
                     .unwrap_or_default();
-                if let Some(ch) = self.channel_mut(e.channel.as_ref()) {
-                    ch.bridge = id;
-                }
+                self.modify_channel(e.channel.as_ref(), |ch| ch.bridge = id);
             }
             Kind::BridgeLeft(e) => {
                 self.touch(e.channel.as_ref(), at);
@@ -510,19 +509,17 @@ impl PbxView {
                     .as_ref()
                     .map(|b| b.uniqueid.as_str())
                     .unwrap_or_default();
-                if let Some(ch) = self.channel_mut(e.channel.as_ref())
-                    && ch.bridge == id
-                {
-                    ch.bridge.clear();
-                }
+                self.modify_channel(e.channel.as_ref(), |ch| {
+                    if ch.bridge == id {
+                        ch.bridge.clear();
+                    }
+                });
             }
             Kind::BridgeDestroyed(d) => {
                 if let Some(b) = &d.bridge {
                     self.bridges.remove(&b.uniqueid);
-                    for ch in self.channels.values_mut() {
-                        if ch.bridge == b.uniqueid {
-                            ch.bridge.clear();
-                        }
+                    for uid in self.channels.in_bridge(&b.uniqueid) {
+                        self.channels.modify(&uid, |ch| ch.bridge.clear());
                     }
                 }
             }
@@ -655,16 +652,19 @@ impl PbxView {
         }
     }
 
-    fn channel_mut(&mut self, snap: Option<&ChannelSnapshot>) -> Option<&mut Channel> {
-        snap.and_then(|s| self.channels.get_mut(&s.uniqueid))
+    /// Changes the known channel a snapshot names (unknown ones are left
+    /// alone: no event but its creation invents a channel).
+    fn modify_channel(&mut self, snap: Option<&ChannelSnapshot>, f: impl FnOnce(&mut Channel)) {
+        if let Some(s) = snap {
+            self.channels.modify(&s.uniqueid, f);
+        }
     }
 
     /// Updates a known channel from a snapshot carried by any event.
     fn touch(&mut self, snap: Option<&ChannelSnapshot>, at: i64) {
-        if let Some(s) = snap
-            && let Some(ch) = self.channels.get_mut(&s.uniqueid)
-        {
-            update_channel(ch, s, Some(at));
+        if let Some(s) = snap {
+            self.channels
+                .modify(&s.uniqueid, |ch| update_channel(ch, s, Some(at)));
         }
     }
 
@@ -761,7 +761,7 @@ impl PbxView {
     /// a PJSIP endpoint with outbound auth or an outbound registration of
     /// that name, or any IAX2 peer (IAX2 is only used between servers).
     fn trunk_of_channel(&self, channel: &str) -> Option<String> {
-        let (device, _) = channel.rsplit_once('-')?;
+        let device = device_of(channel)?;
         let (tech, name) = device.split_once('/')?;
         let trunk = match tech {
             "PJSIP" => {
@@ -801,12 +801,6 @@ impl PbxView {
 
     /// Endpoints, and the PJSIP endpoints that are trunks.
     fn derive_endpoints(&self, views: ViewSet, out: &mut Snapshot) {
-        let mut channels_per_device: BTreeMap<&str, u32> = BTreeMap::new();
-        for ch in self.channels.values() {
-            if let Some((device, _)) = ch.name.rsplit_once('-') {
-                *channels_per_device.entry(device).or_default() += 1;
-            }
-        }
         for (name, rec) in &self.endpoints {
             if rec.trunk && !views.contains(View::Trunks)
                 || !rec.trunk && !views.contains(View::Endpoints)
@@ -814,11 +808,8 @@ impl PbxView {
                 continue;
             }
             let device = format!("PJSIP/{name}");
-            let count = channels_per_device
-                .get(device.as_str())
-                .copied()
-                .unwrap_or(0);
-            match self.endpoint_or_trunk(name, rec, count) {
+            let count = self.channels.count_of_device(&device);
+            match self.endpoint_or_trunk(name, &device, rec, count) {
                 EndpointEntry::Endpoint(e) => out.endpoints.push(e),
                 EndpointEntry::Trunk(t) => out.trunks.push(t),
             }
@@ -827,18 +818,19 @@ impl PbxView {
 
     /// A PJSIP endpoint as an extension (with its channel count) or, when
     /// it has outbound auths, as a trunk.
-    fn endpoint_or_trunk(&self, name: &str, rec: &EndpointRec, channels: u32) -> EndpointEntry {
-        let device = format!("PJSIP/{name}");
-        let dev = self.devices.get(&device);
-        let contacts: Vec<&ContactRec> = self
-            .contacts
-            .values()
-            .filter(|c| c.endpoint == *name || rec.aors.contains(&c.contact.aor))
-            .collect();
+    fn endpoint_or_trunk(
+        &self,
+        name: &str,
+        device: &str,
+        rec: &EndpointRec,
+        channels: u32,
+    ) -> EndpointEntry {
+        let dev = self.devices.get(device);
+        let contacts = self.contacts.of_endpoint(name, &rec.aors);
         let status = endpoint_status(
             dev.map(|d| d.state),
             &contacts,
-            self.peers.get(&device).copied(),
+            self.peers.get(device).copied(),
         );
         let raw = dev.map(|d| d.raw.clone()).unwrap_or_default();
         if rec.trunk {
@@ -869,12 +861,8 @@ impl PbxView {
     pub(crate) fn endpoint_entry(&self, name: &str) -> Option<Endpoint> {
         let rec = self.endpoints.get(name).filter(|r| !r.trunk)?;
         let device = format!("PJSIP/{name}");
-        let count = self
-            .channels
-            .values()
-            .filter(|c| c.name.rsplit_once('-').is_some_and(|(d, _)| d == device))
-            .count();
-        match self.endpoint_or_trunk(name, rec, u32::try_from(count).unwrap_or(u32::MAX)) {
+        let count = self.channels.count_of_device(&device);
+        match self.endpoint_or_trunk(name, &device, rec, count) {
             EndpointEntry::Endpoint(e) => Some(e),
             EndpointEntry::Trunk(_) => None,
         }
@@ -893,23 +881,14 @@ impl PbxView {
 
     /// One call's entry: the channels of `linkedid`.
     pub(crate) fn call_entry(&self, linkedid: &str) -> Option<Call> {
-        let legs: Vec<&Channel> = self
-            .channels
-            .values()
-            .filter(|ch| call_key(ch) == linkedid)
-            .collect();
+        let legs: Vec<&Channel> = self.channels.of_call(linkedid).collect();
         (!legs.is_empty()).then(|| self.make_call(linkedid, legs))
     }
 
     /// One bridge's entry, with the channels in it.
     pub(crate) fn bridge_entry(&self, id: &str) -> Option<Bridge> {
         let mut b = self.bridges.get(id)?.clone();
-        b.channels = self
-            .channels
-            .values()
-            .filter(|c| c.bridge == b.id)
-            .map(|c| c.uniqueid.clone())
-            .collect();
+        b.channels = self.channels.in_bridge(&b.id);
         Some(b)
     }
 
