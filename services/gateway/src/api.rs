@@ -229,7 +229,7 @@ pub struct ApiDoc;
 
 /// `GET /api/v1/openapi.json`.
 pub async fn openapi_json() -> Response {
-    match ApiDoc::openapi().to_json() {
+    match crate::admin::openapi_with_admin().to_json() {
         Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
         Err(e) => ApiError::internal(e).into_response(),
     }

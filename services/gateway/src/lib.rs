@@ -18,6 +18,7 @@
 //! headers, CORS), [`web`] (static UI), [`api`] (login, health, OpenAPI).
 
 pub mod actions;
+pub mod admin;
 pub mod ami_ws;
 pub mod api;
 pub mod auth;

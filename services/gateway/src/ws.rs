@@ -142,11 +142,15 @@ impl LiveHub {
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     next = deltas.next() => match next {
-                        Some(msg) => match delta_frame(&msg.payload, &owner) {
-                            // No receiver (between clients) is not an error.
-                            Some(item) => { let _ = sender.send(Arc::new(item)); }
-                            None => tracing::debug!(subject = %msg.subject, "ignoring an unreadable delta"),
-                        },
+                        Some(msg) => {
+                            // The last hop of an AMI event's trace.
+                            let _push = push_span(&msg);
+                            match delta_frame(&msg.payload, &owner) {
+                                // No receiver (between clients) is not an error.
+                                Some(item) => { let _ = sender.send(Arc::new(item)); }
+                                None => tracing::debug!(subject = %msg.subject, "ignoring an unreadable delta"),
+                            }
+                        }
                         None => {
                             tracing::warn!(tenant = %owner, "the view subscription ended; clients will resubscribe");
                             break;
@@ -160,6 +164,18 @@ impl LiveHub {
         feeds.insert(tenant.clone(), Arc::downgrade(&feed));
         Ok(feed)
     }
+}
+
+/// When traces are exported and the delta carries a trace context: a span,
+/// child of the state service's, around handing the delta to the clients.
+fn push_span(msg: &ringside_bus::Delivered) -> Option<tracing::span::EnteredSpan> {
+    if !ringside_telemetry::exporting() {
+        return None;
+    }
+    let traceparent = msg.headers.traceparent()?;
+    let span = tracing::info_span!("websocket push", subject = %msg.subject);
+    ringside_telemetry::set_parent_from(&span, traceparent, msg.headers.tracestate()).ok()?;
+    Some(span.entered())
 }
 
 /// The largest message a WebSocket client may send.

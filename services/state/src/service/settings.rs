@@ -27,6 +27,11 @@ pub struct StateSettings {
     /// How long a time-travel request may replay before it gives up.
     #[serde(with = "humantime_serde")]
     pub time_travel_timeout: Duration,
+    /// Where the `ringside.state.v1.State` gRPC API listens (e.g.
+    /// `0.0.0.0:50051`); off when unset. It has no authentication of its
+    /// own: expose it on the internal network only, like NATS (browsers and
+    /// API clients go through the gateway).
+    pub grpc_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for StateSettings {
@@ -39,6 +44,7 @@ impl Default for StateSettings {
             durable: "state".into(),
             snapshot_chunk_bytes: 512 * 1024,
             time_travel_timeout: Duration::from_secs(30),
+            grpc_listen: None,
         }
     }
 }
