@@ -919,3 +919,21 @@ fn stored_files_round_trip_and_unknown_names_are_refused() {
     assert_eq!(d.files[0].change, FileChange::Removed);
     assert_eq!(d.reloads, [Reload::Dialplan]);
 }
+
+#[test]
+fn an_extension_of_no_customer_renders_without_an_accountcode() {
+    let mut input = fixture();
+    input.extensions.push(extension("4999", "Front desk", ""));
+    assert!(
+        render::lint(&input).is_empty(),
+        "{:?}",
+        render::lint(&input)
+    );
+    let rendered = render::render(&input).expect("renders");
+    let text = rendered.get("pjsip_extensions.conf").unwrap();
+    let section = text
+        .split("\n[")
+        .find(|s| s.starts_with("4999]"))
+        .expect("the extension's endpoint");
+    assert!(!section.contains("accountcode"), "{section}");
+}

@@ -339,7 +339,8 @@ pub fn lint(input: &RenderInput) -> Vec<LintError> {
                 LintKind::OutOfRange { min: 1, max: 100 },
             );
         }
-        if !syntax::is_token(&ext.customer_code, MAX_CODE_LEN) {
+        // Empty: an extension of no customer (no accountcode).
+        if !ext.customer_code.is_empty() && !syntax::is_token(&ext.customer_code, MAX_CODE_LEN) {
             s.invalid(e, key, "customer_code", "must be 1-32 of A-Z a-z 0-9 _ -");
         }
     }
@@ -408,7 +409,11 @@ pub fn lint(input: &RenderInput) -> Vec<LintError> {
                     s.push(e, key, "destination", LintKind::Dangling { target });
                 }
                 Some(owner) => {
-                    if did.customer_code.as_deref().is_some_and(|c| c != *owner) {
+                    if did
+                        .customer_code
+                        .as_deref()
+                        .is_some_and(|c| !owner.is_empty() && c != *owner)
+                    {
                         s.invalid(
                             e,
                             key,

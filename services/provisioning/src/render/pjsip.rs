@@ -218,7 +218,11 @@ pub(crate) fn extensions(pbx: &PbxInfo, extensions: &[&Extension]) -> String {
         };
         let cid_name = caller_id_name(&ext.caller_id_name);
         wln!(out);
-        wln!(out, "; Extension {n} of customer {}", ext.customer_code);
+        if ext.customer_code.is_empty() {
+            wln!(out, "; Extension {n}");
+        } else {
+            wln!(out, "; Extension {n} of customer {}", ext.customer_code);
+        }
         wln!(out, "[{n}]");
         wln!(out, "type=endpoint");
         wln!(out, "context={FROM_INTERNAL}");
@@ -230,7 +234,9 @@ pub(crate) fn extensions(pbx: &PbxInfo, extensions: &[&Extension]) -> String {
         } else {
             wln!(out, "callerid=\"{cid_name}\" <{cid_number}>");
         }
-        wln!(out, "accountcode={}", ext.customer_code);
+        if !ext.customer_code.is_empty() {
+            wln!(out, "accountcode={}", ext.customer_code);
+        }
         wln!(out, "direct_media=no");
         wln!(out, "rtp_symmetric=yes");
         wln!(out, "force_rport=yes");
