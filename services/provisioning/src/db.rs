@@ -27,22 +27,35 @@ use crate::error::StoreError;
 
 const POSTGRES_SCHEMA: &str = include_str!("../migrations/postgres/0001_schema.sql");
 const SQLITE_SCHEMA: &str = include_str!("../migrations/sqlite/0001_schema.sql");
+const POSTGRES_CDR_REPORT_INDEX: &str =
+    include_str!("../migrations/postgres/0002_cdr_report_index.sql");
+const SQLITE_CDR_REPORT_INDEX: &str =
+    include_str!("../migrations/sqlite/0002_cdr_report_index.sql");
 
 /// The migrations, embedded so the binary needs no files at run time (the
 /// `migrate!` macro would need sqlx's `macros` feature).
 fn migrator(postgres: bool) -> Migrator {
-    let sql = if postgres {
-        POSTGRES_SCHEMA
+    let (schema, cdr_report_index) = if postgres {
+        (POSTGRES_SCHEMA, POSTGRES_CDR_REPORT_INDEX)
     } else {
-        SQLITE_SCHEMA
+        (SQLITE_SCHEMA, SQLITE_CDR_REPORT_INDEX)
     };
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("schema"),
-        MigrationType::Simple,
-        sql.into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("schema"),
+            MigrationType::Simple,
+            schema.into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("cdr_report_index"),
+            MigrationType::Simple,
+            cdr_report_index.into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 /// A value bound to a query parameter.
