@@ -272,7 +272,15 @@ fn a_missing_file_is_an_error_that_names_it() {
 
 #[test]
 fn usage_errors_exit_64_and_help_exits_0() {
-    for args in [&["ami", "decode"][..], &["no-such-command"], &[]] {
+    // Without a command `ringside` runs the product, so its own options are
+    // checked too: a bad address or PBX URL is a usage error, before
+    // anything starts.
+    for args in [
+        &["ami", "decode"][..],
+        &["no-such-command"],
+        &["--listen", "not-an-address"],
+        &["--pbx", "http://not-ami"],
+    ] {
         let out = ringside().args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
     }
