@@ -216,7 +216,10 @@ pub async fn ws_ami(
     // Clients send small control messages and actions only.
     upgrade
         .max_message_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| client(state, auth.0, socket))
+        .on_upgrade(move |socket| async move {
+            let _open = crate::http::WsClientGauge::open("ami");
+            client(state, auth.0, socket).await
+        })
 }
 
 async fn client(state: AppState, header: Result<Option<Principal>, ()>, mut socket: WebSocket) {

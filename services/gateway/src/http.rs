@@ -181,3 +181,20 @@ mod tests {
         assert!(!direct.https);
     }
 }
+
+/// Counts an open WebSocket in `ringside_gateway_websocket_clients` for as
+/// long as it lives.
+pub(crate) struct WsClientGauge(&'static str);
+
+impl WsClientGauge {
+    pub(crate) fn open(stream: &'static str) -> Self {
+        metrics::gauge!("ringside_gateway_websocket_clients", "stream" => stream).increment(1.0);
+        WsClientGauge(stream)
+    }
+}
+
+impl Drop for WsClientGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("ringside_gateway_websocket_clients", "stream" => self.0).decrement(1.0);
+    }
+}

@@ -118,13 +118,17 @@ fn routes(state: AppState, admin: Option<Router<()>>) -> Router {
     if let Some(admin) = admin {
         api = api.merge(admin);
     }
-    let api = api.fallback(|| async { ApiError::not_found("no such endpoint") });
+    // Latency by route template (a route layer: it sees the matched path).
+    let api = api
+        .route_layer(axum::middleware::from_fn(ringside_telemetry::http_metrics))
+        .fallback(|| async { ApiError::not_found("no such endpoint") });
     let mut app = Router::new()
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
         .route("/ws", get(ws::ws_live))
         .route("/ws/ami", get(ami_ws::ws_ami))
+        .route_layer(axum::middleware::from_fn(ringside_telemetry::http_metrics))
         .fallback(web::static_ui)
         .with_state(state.clone())
         .nest("/api/v1", api);

@@ -283,7 +283,10 @@ pub async fn ws_live(
     // Clients send small control messages and actions only.
     upgrade
         .max_message_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| client(state, auth.0, socket))
+        .on_upgrade(move |socket| async move {
+            let _open = crate::http::WsClientGauge::open("live");
+            client(state, auth.0, socket).await
+        })
 }
 
 fn now_ms() -> u64 {

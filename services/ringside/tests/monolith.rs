@@ -222,6 +222,9 @@ fn the_gateway_service_refuses_the_default_signing_secret() {
 fn metrics_are_in_the_catalog_and_show_the_simulated_pbx() {
     let dir = tempfile::tempdir().unwrap();
     let m = start(dir.path(), Some("a-test-password"));
+    let token = login(&m.addr, "a-test-password").unwrap();
+    let (status, _) = http(&m.addr, "GET", "/api/v1/pbx/", "", Some(&token));
+    assert_eq!(status, 200);
     // The telephony gauges are sampled every 5 s; calls come at ~0.3/s.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -242,7 +245,10 @@ fn metrics_are_in_the_catalog_and_show_the_simulated_pbx() {
             .lines()
             .any(|l| l.starts_with("ringside_ami_connected{") && l.ends_with(" 1"));
         let attempts = names.contains("ringside_call_attempts_total");
-        if connected && names.contains("ringside_calls_active") && attempts {
+        let http_latency = names.contains("ringside_http_request_duration_seconds_bucket");
+        let pool = names.contains("ringside_db_pool_connections");
+        if connected && names.contains("ringside_calls_active") && attempts && http_latency && pool
+        {
             break;
         }
         assert!(

@@ -168,6 +168,28 @@ fn parse_pbx(pbx: &str) -> Result<PbxId, Status> {
 /// The directions a call can have (`ListCallsRequest.direction`).
 const DIRECTIONS: [&str; 3] = ["inbound", "outbound", "internal"];
 
+/// Runs a unary call and records its latency in
+/// `ringside_grpc_request_duration_seconds` (service, method, status code).
+async fn timed<T>(
+    method: &'static str,
+    call: impl std::future::Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    let code = match &result {
+        Ok(_) => "OK".to_owned(),
+        Err(status) => format!("{:?}", status.code()),
+    };
+    metrics::histogram!(
+        "ringside_grpc_request_duration_seconds",
+        "service" => "ringside.state.v1.State",
+        "method" => method,
+        "code" => code,
+    )
+    .record(started.elapsed().as_secs_f64());
+    result
+}
+
 type DeltaStream = Pin<Box<dyn Stream<Item = Result<pb::Delta, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
@@ -176,14 +198,17 @@ impl State for StateApi {
         &self,
         request: Request<pb::GetSnapshotRequest>,
     ) -> Result<Response<pb::Snapshot>, Status> {
-        let req = request.into_inner();
-        let tenant = parse_tenant(&req.tenant)?;
-        let pbx = req.pbx.as_deref().map(parse_pbx).transpose()?;
-        if req.at_ms.is_some_and(|at| at < 0) {
-            return Err(Status::invalid_argument("at_ms must not be negative"));
-        }
-        let (seq, snapshot) = self.fetch(&tenant, pbx.as_ref(), req.at_ms).await?;
-        Ok(Response::new(convert::snapshot(seq, snapshot)))
+        timed("GetSnapshot", async move {
+            let req = request.into_inner();
+            let tenant = parse_tenant(&req.tenant)?;
+            let pbx = req.pbx.as_deref().map(parse_pbx).transpose()?;
+            if req.at_ms.is_some_and(|at| at < 0) {
+                return Err(Status::invalid_argument("at_ms must not be negative"));
+            }
+            let (seq, snapshot) = self.fetch(&tenant, pbx.as_ref(), req.at_ms).await?;
+            Ok(Response::new(convert::snapshot(seq, snapshot)))
+        })
+        .await
     }
 
     type WatchDeltasStream = DeltaStream;
@@ -229,51 +254,58 @@ impl State for StateApi {
         &self,
         request: Request<pb::ListCallsRequest>,
     ) -> Result<Response<pb::ListCallsResponse>, Status> {
-        let req = request.into_inner();
-        let tenant = parse_tenant(&req.tenant)?;
-        let pbx = req.pbx.as_deref().map(parse_pbx).transpose()?;
-        let state = pb::CallState::try_from(req.state)
-            .map_err(|_| Status::invalid_argument(format!("unknown call state {}", req.state)))?;
-        if let Some(d) = &req.direction
-            && !DIRECTIONS.contains(&d.as_str())
-        {
-            return Err(Status::invalid_argument(
-                "direction must be inbound, outbound or internal",
-            ));
-        }
-        let (seq, snapshot) = self.fetch(&tenant, pbx.as_ref(), None).await?;
-        let calls = snapshot
-            .calls
-            .into_iter()
-            .filter(|c| {
-                state == pb::CallState::Unspecified || convert::call_state(c.state) == state
-            })
-            .filter(|c| req.direction.as_ref().is_none_or(|d| c.direction == *d))
-            .map(convert::call)
-            .collect();
-        Ok(Response::new(pb::ListCallsResponse {
-            seq: seq.unwrap_or(0),
-            calls,
-        }))
+        timed("ListCalls", async move {
+            let req = request.into_inner();
+            let tenant = parse_tenant(&req.tenant)?;
+            let pbx = req.pbx.as_deref().map(parse_pbx).transpose()?;
+            let state = pb::CallState::try_from(req.state).map_err(|_| {
+                Status::invalid_argument(format!("unknown call state {}", req.state))
+            })?;
+            if let Some(d) = &req.direction
+                && !DIRECTIONS.contains(&d.as_str())
+            {
+                return Err(Status::invalid_argument(
+                    "direction must be inbound, outbound or internal",
+                ));
+            }
+            let (seq, snapshot) = self.fetch(&tenant, pbx.as_ref(), None).await?;
+            let calls = snapshot
+                .calls
+                .into_iter()
+                .filter(|c| {
+                    state == pb::CallState::Unspecified || convert::call_state(c.state) == state
+                })
+                .filter(|c| req.direction.as_ref().is_none_or(|d| c.direction == *d))
+                .map(convert::call)
+                .collect();
+            Ok(Response::new(pb::ListCallsResponse {
+                seq: seq.unwrap_or(0),
+                calls,
+            }))
+        })
+        .await
     }
 
     async fn get_call(
         &self,
         request: Request<pb::GetCallRequest>,
     ) -> Result<Response<pb::Call>, Status> {
-        let req = request.into_inner();
-        let tenant = parse_tenant(&req.tenant)?;
-        let pbx = parse_pbx(&req.pbx)?;
-        if req.id.is_empty() {
-            return Err(Status::invalid_argument("id (the linkedid) is required"));
-        }
-        let (_, snapshot) = self.fetch(&tenant, Some(&pbx), None).await?;
-        snapshot
-            .calls
-            .into_iter()
-            .find(|c| c.id == req.id && c.pbx == req.pbx)
-            .map(|c| Response::new(convert::call(c)))
-            .ok_or_else(|| Status::not_found(format!("no call {} on {}", req.id, req.pbx)))
+        timed("GetCall", async move {
+            let req = request.into_inner();
+            let tenant = parse_tenant(&req.tenant)?;
+            let pbx = parse_pbx(&req.pbx)?;
+            if req.id.is_empty() {
+                return Err(Status::invalid_argument("id (the linkedid) is required"));
+            }
+            let (_, snapshot) = self.fetch(&tenant, Some(&pbx), None).await?;
+            snapshot
+                .calls
+                .into_iter()
+                .find(|c| c.id == req.id && c.pbx == req.pbx)
+                .map(|c| Response::new(convert::call(c)))
+                .ok_or_else(|| Status::not_found(format!("no call {} on {}", req.id, req.pbx)))
+        })
+        .await
     }
 }
 
