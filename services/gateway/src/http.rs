@@ -155,6 +155,23 @@ pub fn cors(settings: &GatewaySettings) -> Option<CorsLayer> {
     )
 }
 
+/// Counts an open WebSocket in `ringside_gateway_websocket_clients` for as
+/// long as it lives.
+pub(crate) struct WsClientGauge(&'static str);
+
+impl WsClientGauge {
+    pub(crate) fn open(stream: &'static str) -> Self {
+        metrics::gauge!("ringside_gateway_websocket_clients", "stream" => stream).increment(1.0);
+        WsClientGauge(stream)
+    }
+}
+
+impl Drop for WsClientGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("ringside_gateway_websocket_clients", "stream" => self.0).decrement(1.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,22 +196,5 @@ mod tests {
         );
         assert_eq!(direct.ip, Some("198.51.100.1".parse().unwrap()));
         assert!(!direct.https);
-    }
-}
-
-/// Counts an open WebSocket in `ringside_gateway_websocket_clients` for as
-/// long as it lives.
-pub(crate) struct WsClientGauge(&'static str);
-
-impl WsClientGauge {
-    pub(crate) fn open(stream: &'static str) -> Self {
-        metrics::gauge!("ringside_gateway_websocket_clients", "stream" => stream).increment(1.0);
-        WsClientGauge(stream)
-    }
-}
-
-impl Drop for WsClientGauge {
-    fn drop(&mut self) {
-        metrics::gauge!("ringside_gateway_websocket_clients", "stream" => self.0).decrement(1.0);
     }
 }
