@@ -102,19 +102,27 @@ fn entries(snapshot: Snapshot) -> BTreeMap<(String, View, String), Entry> {
     out
 }
 
-/// Answers requests while it waits for `n` deltas.
+/// Steps the service and collects the deltas it publishes until `until_seq`.
+/// A step is never cancelled half-way (a cancelled pull would leave its
+/// messages to be redelivered only after the ack wait): deltas are drained
+/// between steps.
 async fn serve_and_collect(
     service: &mut StateService,
     deltas: &mut futures::stream::BoxStream<'static, ringside_bus::Delivered>,
     until_seq: u64,
 ) -> Vec<Delta> {
+    use futures::FutureExt as _;
     let mut got: Vec<Delta> = Vec::new();
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while got.last().is_none_or(|d| d.seq < until_seq) {
-        tokio::select! {
-            msg = deltas.next() => got.push(serde_json::from_slice(&msg.unwrap().payload).unwrap()),
-            step = service.step(Duration::from_millis(50)) => { step.unwrap(); }
-            _ = tokio::time::sleep_until(deadline) => panic!("only {} deltas by the deadline", got.len()),
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} deltas by the deadline",
+            got.len()
+        );
+        service.step(Duration::from_millis(20)).await.unwrap();
+        while let Some(Some(msg)) = deltas.next().now_or_never() {
+            got.push(serde_json::from_slice(&msg.payload).unwrap());
         }
     }
     got
