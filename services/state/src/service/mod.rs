@@ -250,56 +250,54 @@ impl StateService {
 /// `&StateService` would need the service to be `Sync`, and its consumer is
 /// not.
 async fn publish(deps: &Deps, out: &Output, trace: Option<&(String, Option<String>)>) {
-    {
-        let subjects = deps.topology.subjects();
-        for delta in &out.deltas {
-            let (Ok(tenant), Ok(view)) = (
-                TenantId::new(&delta.tenant),
-                Token::new(delta.view.as_str()),
-            ) else {
-                continue;
-            };
-            let json = serde_json::to_vec(delta).expect("a delta serializes");
-            let mut msg = Outgoing::new(json);
-            if let Some((parent, state)) = trace {
-                let _ = msg.headers.set_trace_context(parent, state.as_deref());
-            }
-            if let Err(e) = deps
+    let subjects = deps.topology.subjects();
+    for delta in &out.deltas {
+        let (Ok(tenant), Ok(view)) = (
+            TenantId::new(&delta.tenant),
+            Token::new(delta.view.as_str()),
+        ) else {
+            continue;
+        };
+        let json = serde_json::to_vec(delta).expect("a delta serializes");
+        let mut msg = Outgoing::new(json);
+        if let Some((parent, state)) = trace {
+            let _ = msg.headers.set_trace_context(parent, state.as_deref());
+        }
+        if let Err(e) = deps
+            .bus
+            .publish_core(&subjects.view(&tenant, &view), msg)
+            .await
+        {
+            // Gateways detect the hole in the sequence and re-fetch a
+            // snapshot.
+            tracing::debug!(error = %e, "delta not published");
+        }
+    }
+    metrics::counter!("ringside_state_deltas_total").increment(out.deltas.len() as u64);
+    for record in &out.records {
+        let Ok(tenant) = TenantId::new(&record.tenant) else {
+            continue;
+        };
+        let json = serde_json::to_vec(record).expect("a record serializes");
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let msg = Outgoing::new(json.clone())
+                .with_msg_id(&record.call_id)
+                .unwrap_or_else(|_| Outgoing::new(json.clone()));
+            match deps
                 .bus
-                .publish_core(&subjects.view(&tenant, &view), msg)
+                .publish(&subjects.calls_completed(&tenant), msg)
                 .await
             {
-                // Gateways detect the hole in the sequence and re-fetch a
-                // snapshot.
-                tracing::debug!(error = %e, "delta not published");
-            }
-        }
-        metrics::counter!("ringside_state_deltas_total").increment(out.deltas.len() as u64);
-        for record in &out.records {
-            let Ok(tenant) = TenantId::new(&record.tenant) else {
-                continue;
-            };
-            let json = serde_json::to_vec(record).expect("a record serializes");
-            let mut backoff = Duration::from_millis(100);
-            loop {
-                let msg = Outgoing::new(json.clone())
-                    .with_msg_id(&record.call_id)
-                    .unwrap_or_else(|_| Outgoing::new(json.clone()));
-                match deps
-                    .bus
-                    .publish(&subjects.calls_completed(&tenant), msg)
-                    .await
-                {
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(call = %record.call_id, error = %e, "call record not stored yet; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(call = %record.call_id, error = %e, "call record not stored yet; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
-            metrics::counter!("ringside_state_call_records_total").increment(1);
         }
+        metrics::counter!("ringside_state_call_records_total").increment(1);
     }
 }
 
