@@ -56,9 +56,15 @@ pub struct StateApi {
 
 impl StateApi {
     pub fn new(deps: Deps) -> Self {
+        Self::over(deps.bus, deps.topology.subjects().clone())
+    }
+
+    /// The API over `bus`, answered by whichever state service serves the
+    /// snapshot requests of `subjects` (the gateway hosts it this way).
+    pub fn over(bus: Arc<dyn Bus>, subjects: Subjects) -> Self {
         StateApi {
-            bus: deps.bus,
-            subjects: deps.topology.subjects().clone(),
+            bus,
+            subjects,
             timeout: REQUEST_TIMEOUT,
             closing: CancellationToken::new(),
         }
@@ -418,6 +424,7 @@ impl GrpcServer {
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let api = StateApi::new(self.deps).closing_on(shutdown.clone());
         tonic::transport::Server::builder()
+            .trace_fn(ringside_telemetry::server_span)
             .add_service(StateServer::new(api))
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(self.listener),

@@ -339,6 +339,51 @@ async fn a_bad_request_gets_an_error_answer(test: TestBus) {
     assert_eq!(body["error"]["code"], "bad_request");
 }
 
+/// Snapshot requests keep arriving while events flow, and the loop's steps
+/// are cut short at random (as `select!` does to a step that loses a race):
+/// every event is still applied once and in order. A cancelled wait must
+/// not cancel a pull whose message the server already sent; such a message
+/// would come back after its successors and be taken for a duplicate.
+async fn steps_cut_short_lose_no_event(test: TestBus) {
+    let envs = envelopes("acme", "basic-calls.ami");
+    let mut service = StateService::start(settings(), deps(&test)).await.unwrap();
+    let asker = {
+        let bus = test.bus.clone();
+        let subject = test
+            .topology
+            .subjects()
+            .state_snapshot(&TenantId::new("acme").unwrap());
+        tokio::spawn(async move {
+            loop {
+                let _ = bus.request(&subject, Outgoing::new("{}"), WAIT).await;
+            }
+        })
+    };
+    publish(&test, &envs).await;
+    let mut straight = Engine::new();
+    for env in &envs {
+        straight.apply(env);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut cut = 0u32;
+    while service.engine().seq("acme") < straight.seq("acme") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stuck at delta {} of {}",
+            service.engine().seq("acme"),
+            straight.seq("acme")
+        );
+        cut = cut.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let patience = Duration::from_micros(u64::from(cut % 3_000));
+        let _ = tokio::time::timeout(patience, service.step(Duration::from_millis(50))).await;
+    }
+    asker.abort();
+    assert_eq!(
+        entries(service.engine().snapshot("acme", None).1),
+        entries(straight.snapshot("acme", None).1)
+    );
+}
+
 macro_rules! on_both_buses {
     ($($name:ident),* $(,)?) => {
         mod in_process {
@@ -367,4 +412,5 @@ on_both_buses!(
     shards_split_tenants,
     a_message_that_is_not_an_envelope_is_skipped,
     a_bad_request_gets_an_error_answer,
+    steps_cut_short_lose_no_event,
 );

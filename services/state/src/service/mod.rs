@@ -21,6 +21,7 @@
 //! includes is exactly the deltas published before it.
 
 mod kpi;
+mod pump;
 mod settings;
 pub mod snapshots;
 
@@ -33,8 +34,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use prost::Message as _;
 use ringside_bus::{
-    Bus, BusError, Consumer, ConsumerSpec, Delivered, KvConfig, Outgoing, ReadSpec, Request,
-    StartPosition, StreamRole, Subjects, TenantId, Token, Topology,
+    Bus, ConsumerSpec, Delivered, KvConfig, Outgoing, ReadSpec, Request, StartPosition, StreamRole,
+    Subjects, TenantId, Token, Topology,
 };
 use ringside_proto::events::v1::Envelope;
 use serde::{Deserialize, Serialize};
@@ -101,7 +102,7 @@ pub struct StateService {
     deps: Deps,
     engine: Engine,
     store: SnapshotStore,
-    consumer: Box<dyn Consumer>,
+    deliveries: pump::Deliveries,
     requests: BoxStream<'static, Request>,
     applied_since_snapshot: u64,
     last_snapshot: Instant,
@@ -162,7 +163,7 @@ impl StateService {
             deps,
             engine,
             store,
-            consumer,
+            deliveries: pump::Deliveries::start(consumer),
             requests,
             applied_since_snapshot: 0,
             last_snapshot: Instant::now(),
@@ -303,6 +304,7 @@ async fn publish(deps: &Deps, out: &Output, trace: Option<&(String, Option<Strin
 
 impl StateService {
     /// Waits up to `wait` for one delivery or request and handles it.
+    /// Cancelling it while it waits loses nothing.
     ///
     /// # Errors
     /// The bus closed.
@@ -316,9 +318,9 @@ impl StateService {
                 }
                 None => anyhow::bail!("the bus closed the snapshot request subscription"),
             },
-            delivery = self.consumer.next_within(wait) => match delivery {
+            delivery = self.deliveries.next_within(wait) => match delivery {
                 Ok(Some(delivery)) => {
-                    metrics::gauge!("ringside_bus_consumer_lag_messages", "consumer" => self.consumer.name().to_owned())
+                    metrics::gauge!("ringside_bus_consumer_lag_messages", "consumer" => self.deliveries.name().to_owned())
                         .set(delivery.pending as f64);
                     let step = self.handle(&delivery.msg).await;
                     if let Err(e) = delivery.ack().await {
@@ -328,12 +330,7 @@ impl StateService {
                     Ok(step)
                 }
                 Ok(None) => Ok(Step::Idle),
-                Err(BusError::Closed) => anyhow::bail!("the bus closed the consumer"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "events consumer: bus unavailable; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    Ok(Step::Idle)
-                }
+                Err(e) => anyhow::bail!("the events consumer ended: {e}"),
             },
         }
     }
