@@ -324,7 +324,9 @@ impl Provisioning {
 
     /// Audits `change` in `tx`, commits, publishes.
     async fn finish(&self, mut tx: Tx, actor: &Actor, change: Change) -> Result<(), Error> {
-        let event_id = Uuid::new_v4();
+        // Version 7: ordered by creation within the process, so audit entries
+        // written in the same millisecond still list newest first.
+        let event_id = Uuid::now_v7();
         let at_ms = now_ms();
         Provisioning::audit(&mut tx, actor, event_id, at_ms, &change).await?;
         tx.commit().await?;
@@ -1353,7 +1355,7 @@ impl Provisioning {
             .fetch_all(
                 &format!(
                     "SELECT id, at_ms, actor_id, actor_name, action, entity, entity_id, changes \
-                     FROM audit_log WHERE {where_} ORDER BY at_ms DESC, id LIMIT ${} OFFSET ${}",
+                     FROM audit_log WHERE {where_} ORDER BY at_ms DESC, id DESC LIMIT ${} OFFSET ${}",
                     n + 1,
                     n + 2
                 ),
