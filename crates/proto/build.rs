@@ -4,12 +4,13 @@
 /// Root of the .proto tree, relative to this crate.
 const PROTO_ROOT: &str = "../../proto";
 
-/// Every .proto file to compile, relative to [`PROTO_ROOT`]. Adding a package
-/// (state, provisioning, gateway) is one more line here and one more module in
-/// `src/lib.rs`.
+/// Every .proto file to compile, relative to [`PROTO_ROOT`] (imports come
+/// along). Adding a package (gateway) is one more line here and one more
+/// module in `src/lib.rs`.
 const PROTOS: &[&str] = &[
     "ringside/events/v1/envelope.proto",
     "ringside/state/v1/state.proto",
+    "ringside/provisioning/v1/provisioning.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,7 +18,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");
     let files: Vec<String> = PROTOS.iter().map(|p| format!("{PROTO_ROOT}/{p}")).collect();
     let fds = protox::compile(&files, [PROTO_ROOT])?;
-    // The descriptors themselves, for gRPC server reflection and for turning
+    // The descriptors of every package above (with their imports, the
+    // well-known types included), for gRPC server reflection and for turning
     // messages into proto3 JSON at run time.
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(

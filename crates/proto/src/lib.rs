@@ -11,6 +11,9 @@
 //!   kinds, split by domain like the `.proto` files.
 //! * [`state::v1`]: the state service's gRPC API (`State`: snapshots,
 //!   deltas, calls) and the view messages.
+//! * [`provisioning::v1`]: the provisioning service's gRPC API
+//!   (`Provisioning`: the operator's admin data, DID allocation, audit log,
+//!   CDR report).
 
 /// `ringside.events.v1`.
 pub mod events {
@@ -27,6 +30,15 @@ pub mod state {
     /// versioning rule at the top of `proto/ringside/state/v1/state.proto`.
     pub mod v1 {
         tonic::include_proto!("ringside.state.v1");
+    }
+}
+
+/// `ringside.provisioning.v1`.
+pub mod provisioning {
+    /// The admin API. Field numbers are a contract: see the versioning rule
+    /// at the top of `proto/ringside/provisioning/v1/provisioning.proto`.
+    pub mod v1 {
+        tonic::include_proto!("ringside.provisioning.v1");
     }
 }
 
@@ -95,3 +107,30 @@ pub mod json {
 /// Re-exported so users name one version of them.
 pub use prost;
 pub use prost_types;
+
+#[cfg(test)]
+mod tests {
+    /// Server reflection answers from [`crate::FILE_DESCRIPTOR_SET`]: every
+    /// service and its imports must be in it.
+    #[test]
+    fn the_descriptor_set_holds_every_package_and_service() {
+        let pool = crate::json::pool();
+        for service in [
+            "ringside.state.v1.State",
+            "ringside.provisioning.v1.Provisioning",
+        ] {
+            assert!(pool.get_service_by_name(service).is_some(), "{service}");
+        }
+        for message in [
+            "ringside.events.v1.Envelope",
+            "ringside.provisioning.v1.Customer",
+            "google.protobuf.Struct",
+        ] {
+            assert!(pool.get_message_by_name(message).is_some(), "{message}");
+        }
+        let provisioning = pool
+            .get_service_by_name("ringside.provisioning.v1.Provisioning")
+            .unwrap();
+        assert_eq!(provisioning.methods().count(), 40);
+    }
+}

@@ -11,8 +11,9 @@
 //! SIP registration, extension) are encrypted at rest and never returned by
 //! a list, an audit row or an event.
 //!
-//! It knows the bus and the ingestor's registry format; it knows nothing of
-//! HTTP or gRPC (the gateway maps those onto [`Provisioning`]). Config
+//! It knows the bus and the ingestor's registry format, and serves itself
+//! as gRPC ([`grpc`]: the gateway mounts it behind its authentication); it
+//! knows nothing of HTTP (the gateway maps REST onto [`Provisioning`]). Config
 //! rendering lives in [`render`], a pure function of the data.
 //!
 //! Conventions: keys are UUIDs; times are milliseconds since the Unix epoch
@@ -36,6 +37,7 @@ mod db;
 pub mod deployments;
 mod entities;
 pub mod error;
+pub mod grpc;
 pub mod live_cost;
 pub mod model;
 pub mod money;
@@ -49,6 +51,7 @@ pub mod validate;
 
 pub use deployments::{Deployment, NewDeployment};
 pub use error::{Error, StoreError};
+pub use grpc::ProvisioningApi;
 pub use model::*;
 pub use money::Money;
 pub use rating::{
