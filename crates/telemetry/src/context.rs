@@ -125,6 +125,49 @@ pub fn set_parent_from_headers<'a>(
     Ok(true)
 }
 
+/// The span a server runs one incoming HTTP or gRPC request in, a child of
+/// the caller's trace when the request carries `traceparent`: a script's
+/// REST call, a browser's or another service's gRPC call and whatever the
+/// server does for it (an AMI action over the bus, a snapshot request) are
+/// then one trace.
+///
+/// For `tower_http::trace::TraceLayer::make_span_with` and tonic's
+/// `Server::trace_fn`. The query string is left out: it is the caller's.
+pub fn server_span<B>(request: &axum::http::Request<B>) -> Span {
+    let grpc = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    let path = request.uri().path();
+    let span = if grpc {
+        tracing::info_span!(
+            "grpc request",
+            otel.kind = "server",
+            otel.name = %path,
+            rpc.system = "grpc",
+        )
+    } else {
+        tracing::info_span!(
+            "http request",
+            otel.kind = "server",
+            otel.name = %format_args!("{} {}", request.method(), path),
+            http.request.method = %request.method(),
+            url.path = %path,
+        )
+    };
+    let headers = request.headers();
+    if let Err(e) = set_parent_from_headers(&span, |name| {
+        headers.get(name).and_then(|v| v.to_str().ok())
+    }) && !matches!(
+        e,
+        TraceContextError::SpanDisabled | TraceContextError::NoLayer
+    ) {
+        tracing::debug!(error = %e, "request trace context ignored");
+    }
+    span
+}
+
 /// A header value shortened for an error message (it comes from the wire).
 fn echo(value: &str) -> String {
     let mut out: String = value

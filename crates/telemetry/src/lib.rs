@@ -20,7 +20,7 @@ mod settings;
 
 pub use catalog::{METRICS, MetricDef, MetricKind, describe_all, lookup};
 pub use context::{
-    TRACEPARENT, TRACESTATE, current_traceparent, inject_context, set_parent_from,
+    TRACEPARENT, TRACESTATE, current_traceparent, inject_context, server_span, set_parent_from,
     set_parent_from_headers, traceparent_of,
 };
 pub use error::{TelemetryError, TraceContextError};

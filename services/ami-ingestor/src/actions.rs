@@ -23,6 +23,7 @@ use ringside_ami::json::MessageJson;
 use ringside_bus::{Bus, BusError, Outgoing, PbxId, Request, Subjects, TenantId, Token};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::deny::DenyList;
 use crate::lease::Leases;
@@ -254,6 +255,7 @@ pub async fn serve_pbx(
             deny.clone(),
             audit_subject.clone(),
         );
+        let span = request_span(&request, &handle.tenant, handle.pbx.as_str());
         tokio::spawn(async move {
             let (reply, audit) = match serde_json::from_slice::<ActionRequest>(&request.msg.payload)
             {
@@ -278,7 +280,7 @@ pub async fn serve_pbx(
             if let Err(e) = request.respond(json_reply(&reply)).await {
                 tracing::debug!(error = %e, "action reply not delivered");
             }
-        });
+        }.instrument(span));
     }
     Ok(())
 }
@@ -302,22 +304,42 @@ pub async fn serve_tenant(
             subjects.clone(),
             leases.clone(),
         );
-        tokio::spawn(async move {
-            let reply = fan_out(
-                &tenant,
-                &bus,
-                &subjects,
-                &leases,
-                &request.msg.payload,
-                default_timeout,
-            )
-            .await;
-            if let Err(e) = request.respond(json_reply(&reply)).await {
-                tracing::debug!(error = %e, "tenant action reply not delivered");
+        let span = request_span(&request, &tenant, "*");
+        tokio::spawn(
+            async move {
+                let reply = fan_out(
+                    &tenant,
+                    &bus,
+                    &subjects,
+                    &leases,
+                    &request.msg.payload,
+                    default_timeout,
+                )
+                .await;
+                if let Err(e) = request.respond(json_reply(&reply)).await {
+                    tracing::debug!(error = %e, "tenant action reply not delivered");
+                }
             }
-        });
+            .instrument(span),
+        );
     }
     Ok(())
+}
+
+/// The span an action request is served in: a child of the requester's
+/// trace (the gateway's HTTP or WebSocket request) when it sent one.
+fn request_span(request: &Request, tenant: &TenantId, pbx: &str) -> tracing::Span {
+    let span = tracing::info_span!("ami action", %tenant, pbx);
+    if let Some(traceparent) = request.msg.headers.traceparent()
+        && let Err(e) = ringside_telemetry::set_parent_from(
+            &span,
+            traceparent,
+            request.msg.headers.tracestate(),
+        )
+    {
+        tracing::trace!(error = %e, "action request trace context not used");
+    }
+    span
 }
 
 async fn fan_out(
@@ -369,7 +391,13 @@ async fn fan_out(
                 Ok(s) => s,
                 Err(e) => return failed("invalid", e.to_string()),
             };
-            match bus.request(&subject, Outgoing::new(payload), wait).await {
+            let mut msg = Outgoing::new(payload);
+            if let Some((parent, trace_state)) = ringside_telemetry::current_traceparent() {
+                let _ = msg
+                    .headers
+                    .set_trace_context(&parent, trace_state.as_deref());
+            }
+            match bus.request(&subject, msg, wait).await {
                 Ok(answer) => serde_json::from_slice(&answer.payload)
                     .unwrap_or_else(|e| failed("invalid", format!("unreadable reply: {e}"))),
                 Err(BusError::NoResponders { .. }) => {

@@ -409,14 +409,17 @@ pub async fn send_action(
         Target::Pbx(pbx) => state.subjects.ami_action(tenant, pbx),
         Target::All => state.subjects.tenant_action(tenant),
     };
+    let mut msg = Outgoing::new(Bytes::from(payload));
+    // The ingestor's span of the action joins the caller's trace.
+    if let Some((parent, trace_state)) = ringside_telemetry::current_traceparent() {
+        let _ = msg
+            .headers
+            .set_trace_context(&parent, trace_state.as_deref());
+    }
     // The ingestor waits `wait` for the PBX; give it time to say so.
     let answer = state
         .bus
-        .request(
-            &subject,
-            Outgoing::new(Bytes::from(payload)),
-            wait + Duration::from_secs(2),
-        )
+        .request(&subject, msg, wait + Duration::from_secs(2))
         .await;
     let answer = match answer {
         Ok(a) => a,

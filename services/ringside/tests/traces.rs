@@ -3,7 +3,10 @@
 //! the real NATS (and the gateway's accounts on the real PostgreSQL), all
 //! exporting to a local OTLP/gRPC receiver; a WebSocket client watches the
 //! live views. Some trace must hold a span of each of the three services,
-//! linked parent to child through the bus headers.
+//! linked parent to child through the bus headers. And a caller's own trace
+//! context is continued: a REST call carrying `traceparent` that sends an
+//! AMI action is one trace through the gateway into the ingestor, and a
+//! gRPC call to the state service joins its caller's trace.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -157,7 +160,7 @@ async fn an_ami_event_is_one_trace_from_the_ingestor_through_the_state_service_t
             "--tenant",
             "default",
             "--role",
-            "viewer",
+            "operator",
         ])
         .args(["--username", &user, "--password-stdin"])
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -174,7 +177,14 @@ async fn an_ami_event_is_one_trace_from_the_ingestor_through_the_state_service_t
 
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let _state = Proc(ringside(&prefix, &otlp).arg("state").spawn().unwrap());
+    let grpc_addr = format!("127.0.0.1:{}", free_port());
+    let _state = Proc(
+        ringside(&prefix, &otlp)
+            .arg("state")
+            .env("RINGSIDE__STATE__GRPC_LISTEN", &grpc_addr)
+            .spawn()
+            .unwrap(),
+    );
     let _gateway = Proc(
         ringside(&prefix, &otlp)
             .arg("gateway")
@@ -221,22 +231,102 @@ async fn an_ami_event_is_one_trace_from_the_ingestor_through_the_state_service_t
         .map(str::to_owned)
         .collect();
     let mut requests = Vec::new();
+    wait_for_trace(&mut rx, &mut requests, |by_trace| {
+        by_trace.values().any(|services| wanted.is_subset(services))
+    })
+    .await
+    .unwrap_or_else(|seen| panic!("no trace with spans of {wanted:?} within a minute; {seen}"));
+
+    // A caller's trace context is honoured: a REST call that sends an AMI
+    // action continues the caller's trace through the gateway into the
+    // ingestor (over the bus), and a gRPC call to the state service
+    // continues its caller's.
+    let rest_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let answer = http_post(
+        &addr,
+        "/api/v1/pbx/trace-pbx/actions",
+        &token,
+        &format!("00-{rest_trace}-00f067aa0ba902b7-01"),
+        r#"{"Action": "Ping"}"#,
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let grpc_trace = "0af7651916cd43dd8448eb211c80319c";
+    let mut client = ringside_proto::state::v1::state_client::StateClient::connect(format!(
+        "http://{grpc_addr}"
+    ))
+    .await
+    .expect("the state gRPC API");
+    let mut request = tonic::Request::new(ringside_proto::state::v1::GetSnapshotRequest {
+        tenant: "default".into(),
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{grpc_trace}-b7ad6b7169203331-01")
+            .parse()
+            .unwrap(),
+    );
+    client.get_snapshot(request).await.expect("a snapshot");
+
+    let id = |hex: &str| -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let (rest_id, grpc_id) = (id(rest_trace), id(grpc_trace));
+    let has = |by_trace: &BTreeMap<Vec<u8>, BTreeSet<String>>, trace: &[u8], services: &[&str]| {
+        by_trace
+            .get(trace)
+            .is_some_and(|seen| services.iter().all(|s| seen.contains(*s)))
+    };
+    wait_for_trace(&mut rx, &mut requests, |by_trace| {
+        has(
+            by_trace,
+            &rest_id,
+            &["ringside-gateway", "ringside-ingestor"],
+        ) && has(by_trace, &grpc_id, &["ringside-state"])
+    })
+    .await
+    .unwrap_or_else(|seen| panic!("the callers' traces were not continued: {seen}"));
+    sim.shutdown().await;
+}
+
+/// Collects exports until `done` holds of them, for up to a minute; on
+/// timeout, what was seen.
+async fn wait_for_trace(
+    rx: &mut mpsc::UnboundedReceiver<ExportTraceServiceRequest>,
+    requests: &mut Vec<ExportTraceServiceRequest>,
+    done: impl Fn(&BTreeMap<Vec<u8>, BTreeSet<String>>) -> bool,
+) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let by_trace = services_by_trace(&requests);
-        if by_trace.values().any(|services| wanted.is_subset(services)) {
-            break;
+        let by_trace = services_by_trace(requests);
+        if done(&by_trace) {
+            return Ok(());
         }
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(request)) => requests.push(request),
             _ => {
                 let seen: BTreeSet<&String> = by_trace.values().flatten().collect();
-                panic!(
-                    "no trace with spans of {wanted:?} within a minute; {} traces from {seen:?}",
-                    by_trace.len()
-                );
+                return Err(format!("{} traces from {seen:?}", by_trace.len()));
             }
         }
     }
-    sim.shutdown().await;
+}
+
+/// A POST with a bearer token and a `traceparent`; the whole response.
+fn http_post(addr: &str, path: &str, token: &str, traceparent: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         traceparent: {traceparent}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
 }
