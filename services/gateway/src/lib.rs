@@ -23,6 +23,7 @@ pub mod ami_ws;
 pub mod api;
 pub mod auth;
 pub mod error;
+mod grpc;
 pub mod http;
 pub mod live;
 pub mod settings;
@@ -68,6 +69,9 @@ pub struct GatewayDeps {
     /// [`Auth`] and [`ApiError`]; paths are relative to `/api/v1` (e.g.
     /// `/customers/`).
     pub admin: Option<Router<()>>,
+    /// The provisioning store, for the admin gRPC API
+    /// (`ringside.provisioning.v1`); without it only the state API is served.
+    pub provisioning: Option<Arc<ringside_provisioning::Provisioning>>,
 }
 
 fn app_state(
@@ -98,12 +102,13 @@ fn app_state(
         hub: Arc::new(ws::LiveHub::default()),
         server_ids: Arc::new(ami_ws::ServerIds::default()),
         trusted_proxies: trusted.into(),
+        provisioning: deps.provisioning.clone(),
         shutdown,
     })
 }
 
 /// The gateway's routes, relative to the base path.
-fn routes(state: AppState, admin: Option<Router<()>>) -> Router {
+fn routes(state: AppState, admin: Option<Router<()>>, grpc: Router) -> Router {
     let mut api = Router::new()
         .route("/auth/login", post(api::login))
         .route("/auth/me", get(api::me))
@@ -129,6 +134,10 @@ fn routes(state: AppState, admin: Option<Router<()>>) -> Router {
         .route("/ws", get(ws::ws_live))
         .route("/ws/ami", get(ami_ws::ws_ami))
         .route_layer(axum::middleware::from_fn(ringside_telemetry::http_metrics))
+        // gRPC paths (`/ringside.state.v1.State/…`) never clash with these;
+        // merged before the fallback, which would otherwise clash with
+        // tonic's own.
+        .merge(grpc.with_state::<AppState>(()))
         .fallback(web::static_ui)
         .with_state(state.clone())
         .nest("/api/v1", api);
@@ -139,7 +148,10 @@ fn routes(state: AppState, admin: Option<Router<()>>) -> Router {
         app = app.layer(cors);
     }
     app.layer(axum::middleware::from_fn_with_state(state, http::context))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(ringside_telemetry::server_span::<axum::body::Body>),
+        )
 }
 
 /// Serves `inner` under `base` (`/a/b/`): the prefix is stripped before
@@ -198,7 +210,8 @@ fn build_router(
 ) -> anyhow::Result<Router> {
     let state = app_state(settings, &deps, shutdown)?;
     let base = state.base_path.clone();
-    let app = routes(state, deps.admin);
+    let grpc = grpc::router(&state, state.provisioning.clone());
+    let app = routes(state, deps.admin, grpc);
     Ok(if &*base == "/" {
         app
     } else {

@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Auth, Role};
+use crate::auth::{Auth, Principal, Role};
 use crate::error::ApiError;
 use crate::error::extract::{Path, Query};
 use crate::state::AppState;
+use ringside_provisioning::live_cost::LiveCall;
 
 /// The views of a snapshot, in the order the UI shows them.
 pub const VIEWS: [&str; 8] = [
@@ -145,6 +146,44 @@ pub struct LiveList {
     pub items: Vec<Value>,
 }
 
+/// Adds to each call in progress its price so far under the tenant's
+/// tariffs: `price_so_far` (currency units as text, never a float) and
+/// `billed_seconds`; a call that is not answered or matches no tariff gets
+/// `"0.000000"`. Left out when the gateway has no provisioning store, and
+/// when it cannot be read (logged): the live view still answers.
+async fn price_calls(state: &AppState, who: &Principal, tenant: &TenantId, items: &mut [Value]) {
+    let Some(provisioning) = &state.provisioning else {
+        return;
+    };
+    let Ok(actor) = crate::admin::actor(who, Some(tenant.as_str())) else {
+        return;
+    };
+    let calls: Vec<LiveCall> = items
+        .iter()
+        .map(|call| LiveCall {
+            id: call["id"].as_str().unwrap_or_default().to_owned(),
+            pbx: call["pbx"].as_str().unwrap_or_default().to_owned(),
+            to: call["to"].as_str().unwrap_or_default().to_owned(),
+            answer_ms: call["answer_ms"].as_i64(),
+            trunk: call["trunk"].as_str().unwrap_or_default().to_owned(),
+        })
+        .collect();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    match provisioning.live_cost(&actor, &calls, now_ms).await {
+        Ok(costs) => {
+            for (call, cost) in items.iter_mut().zip(costs) {
+                if let Some(call) = call.as_object_mut() {
+                    call.insert("price_so_far".into(), Value::String(cost.currency_units));
+                    call.insert("billed_seconds".into(), Value::from(cost.billed_seconds));
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "live calls not priced"),
+    }
+}
+
 /// Checks an optional PBX id.
 ///
 /// # Errors
@@ -200,7 +239,7 @@ pub async fn live_view(
     .await?;
     // Defence in depth: whatever the state service answers, only entries of
     // the asked tenant leave the gateway.
-    let items = snapshot
+    let mut items: Vec<Value> = snapshot
         .view(&view)
         .iter()
         .filter(|entry| {
@@ -211,6 +250,9 @@ pub async fn live_view(
         })
         .cloned()
         .collect();
+    if view == "calls" && query.at.is_none() {
+        price_calls(&state, &auth.0, &tenant, &mut items).await;
+    }
     Ok(Json(LiveList {
         seq: snapshot.seq,
         items,

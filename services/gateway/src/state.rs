@@ -35,6 +35,9 @@ pub struct AppState {
     pub server_ids: Arc<ServerIds>,
     /// Proxies whose forwarded headers are believed.
     pub trusted_proxies: Arc<[Cidr]>,
+    /// The provisioning store when this process has it: live calls are
+    /// priced from its tariffs.
+    pub provisioning: Option<Arc<ringside_provisioning::Provisioning>>,
     /// Fires when the gateway stops: WebSocket clients are closed.
     pub shutdown: tokio_util::sync::CancellationToken,
 }

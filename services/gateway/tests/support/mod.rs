@@ -116,6 +116,7 @@ pub fn deps(bus: Arc<dyn Bus>, subjects: Subjects) -> GatewayDeps {
         accounts: Arc::new(MemAccounts::new()),
         metrics: Some(Arc::new(|| "ringside_test_metric_total 7\n".to_owned())),
         admin: None,
+        provisioning: None,
     }
 }
 

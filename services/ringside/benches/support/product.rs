@@ -142,6 +142,7 @@ impl Product {
             accounts: Arc::new(ProvisioningAccounts::new(provisioning.clone())),
             metrics: None,
             admin: Some(admin_router(provisioning.clone(), bus.clone())),
+            provisioning: Some(provisioning.clone()),
         };
         let server = ringside_gateway::bind(settings, deps, shutdown.clone())
             .await

@@ -52,7 +52,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             subjects: topology.subjects().clone(),
             accounts: Arc::new(ProvisioningAccounts::new(provisioning.clone())),
             metrics: Some(Arc::new(move || metrics.render())),
-            admin: Some(admin_router(provisioning, bus)),
+            admin: Some(admin_router(provisioning.clone(), bus)),
+            provisioning: Some(provisioning),
         };
         let server =
             ringside_gateway::bind(settings.gateway.clone(), deps, running.shutdown.clone())

@@ -213,6 +213,7 @@ async fn everything(running: Running, pbxs: Vec<PbxSettings>) -> anyhow::Result<
         accounts: Arc::new(ProvisioningAccounts::new(provisioning.clone())),
         metrics: Some(Arc::new(move || metrics.render())),
         admin: Some(admin_router(provisioning.clone(), bus.clone())),
+        provisioning: Some(provisioning.clone()),
     };
     let server = ringside_gateway::bind(settings.gateway.clone(), deps, shutdown.clone())
         .await

@@ -146,6 +146,17 @@ export function callSeconds(call, nowMs) {
   return Math.max(0, Math.floor((nowMs - from) / 1000));
 }
 
+/**
+ * A price so far as the gateway sends it (currency units as a six-decimal
+ * string, `"0.046000"`) shown with four decimals. Done on the text, never in
+ * floating point; anything else is shown as it came.
+ */
+export function fmtPrice(amount) {
+  const m = /^(-?\d+)(?:\.(\d*))?$/.exec(String(amount ?? ''));
+  if (!m) return String(amount ?? '');
+  return `${m[1]}.${(m[2] || '').padEnd(4, '0').slice(0, 4)}`;
+}
+
 /** Lower-cased text a search matches against, per view. */
 export function searchText(view, e) {
   switch (view) {

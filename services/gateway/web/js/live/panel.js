@@ -6,10 +6,12 @@
 import { h, mount, dialog, confirmDialog, field, toast, fmtDuration, setFieldError, icon } from '../dom.js';
 import { t } from '../i18n.js';
 import { api, roleAtLeast, listAll } from '../api.js';
-import { statusClass, statusKey, callSeconds, searchText } from './model.js';
+import { statusClass, statusKey, callSeconds, searchText, fmtPrice } from './model.js';
 import { KeyedList, VirtualList } from './keyed.js';
 
 const LISTEN_EXT_KEY = 'ringside.listenExten';
+/** How often the prices of calls in progress are re-read. */
+const PRICE_POLL_MS = 5000;
 
 export function badge(status, extraClass = '') {
   return h('span.badge', { class: `badge-${statusClass(status)} ${extraClass}`.trim() }, t(statusKey(status)));
@@ -93,6 +95,7 @@ export function mountLivePanel(root, ctx) {
     h('span', { role: 'columnheader' }, t('live.to')),
     h('span', { role: 'columnheader' }, t('live.pbx')),
     h('span.num', { role: 'columnheader' }, t('live.duration')),
+    h('span.num', { role: 'columnheader' }, t('live.price')),
     h('span', { role: 'columnheader' }, canAct ? t('live.actions') : ''));
   const callsRows = h('div.call-rows', { role: 'rowgroup', id: 'calls-list' });
   colCalls.body.append(h('div.call-head-group', { role: 'rowgroup' }, callsHead), callsRows);
@@ -108,6 +111,11 @@ export function mountLivePanel(root, ctx) {
 
   // ---- row builders -----------------------------------------------------------
   const now = () => session.sock.now();
+  /** Price so far per call (`pbx\u0000id`), from the tenant's tariffs: the
+   * gateway prices calls in progress in `GET /live/calls`, polled while the
+   * panel is open (prices step at billing increments, so seconds apart is enough). */
+  const prices = new Map();
+  const callKey = (c) => `${c.pbx}\u0000${c.id}`;
 
   function createCall() {
     const state = h('span.badge');
@@ -115,6 +123,7 @@ export function mountLivePanel(root, ctx) {
     const to = h('span.c-to');
     const pbx = h('span.c-pbx');
     const dur = h('span.c-dur');
+    const price = h('span.c-price');
     const actions = h('span.c-actions');
     if (canAct) {
       // Icon buttons keep the row narrow; the label is the accessible name and tooltip.
@@ -123,8 +132,9 @@ export function mountLivePanel(root, ctx) {
     }
     const el = h('div.call-row', { role: 'row' },
       h('span', { role: 'cell' }, state), h('span', { role: 'cell' }, from), h('span', { role: 'cell' }, to),
-      h('span', { role: 'cell' }, pbx), h('span.num', { role: 'cell' }, dur), h('span', { role: 'cell' }, actions));
-    return { el, state, from, to, pbx, dur };
+      h('span', { role: 'cell' }, pbx), h('span.num', { role: 'cell' }, dur), h('span.num', { role: 'cell' }, price),
+      h('span', { role: 'cell' }, actions));
+    return { el, state, from, to, pbx, dur, price };
   }
   function updateCall(rec, c) {
     setBadge(rec.state, callStatus(c));
@@ -135,6 +145,7 @@ export function mountLivePanel(root, ctx) {
     if (rec.el.dataset.state !== c.state) rec.el.dataset.state = c.state;
     if (rec.el.dataset.call !== c.id) { rec.el.dataset.call = c.id; rec.el.dataset.pbx = c.pbx; }
     setText(rec.dur, fmtDuration(callSeconds(c, now())));
+    setText(rec.price, prices.get(callKey(c)) ?? '');
   }
 
   function createCard(block = false) {
@@ -355,6 +366,18 @@ export function mountLivePanel(root, ctx) {
     });
   }, 1000);
 
+  async function refreshPrices() {
+    if (document.hidden || embed) return;
+    const other = session.tenant ? `?tenant=${encodeURIComponent(session.tenant)}` : '';
+    const live = await api.get(`live/calls${other}`).catch(() => null);
+    if (!live) return;
+    prices.clear();
+    for (const c of live.items || []) if (c.price_so_far !== undefined) prices.set(callKey(c), fmtPrice(c.price_so_far));
+    lists.calls.forEachVisible((rec) => setText(rec.price, prices.get(callKey(rec.entry)) ?? ''));
+  }
+  const priceTick = setInterval(refreshPrices, PRICE_POLL_MS);
+  refreshPrices();
+
   if (me && !embed) {
     Promise.all([listAll('customers').catch(() => []), listAll('extensions').catch(() => [])]).then(([cs, exts]) => {
       customers.list = cs;
@@ -376,6 +399,7 @@ export function mountLivePanel(root, ctx) {
     cancelAnimationFrame(frame);
     frame = 0;
     clearInterval(tick);
+    clearInterval(priceTick);
     offData();
     for (const L of Object.values(lists)) L.destroy();
   };

@@ -373,6 +373,13 @@ test('CDR report: rated calls with totals and a CSV export', async () => {
   await shot(page, '10-cdr-report');
 });
 
+test('live panel: a call in progress shows its price so far under the tariff', async () => {
+  await go('live');
+  const priced = page.locator('#calls-list .call-row[data-state="up"] .c-price', { hasText: /[1-9]/ });
+  await priced.first().waitFor({ timeout: 45000 });
+  assert.match(await priced.first().textContent(), /^\d+\.\d{4}$/);
+});
+
 test('other screens render without errors', async () => {
   for (const [route, name] of [['dashboard', '11-dashboard'], ['conference', '12-conference'], ['pbx', '13-pbx-servers'], ['users', '14-users'], ['audit', '15-audit-log'], ['tariffs', '16-tariffs'], ['gateways', '17-gateways'], ['routes', '18-routes']]) {
     await go(route);

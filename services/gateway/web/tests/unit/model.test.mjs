@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LiveModel, keyOf, statusClass, statusKey, callSeconds, backoffMs, searchText } from '../../js/live/model.js';
+import { LiveModel, keyOf, statusClass, statusKey, callSeconds, backoffMs, searchText, fmtPrice } from '../../js/live/model.js';
 
 const call = (id, extra = {}) => ({ tenant: 't', pbx: 'p1', id, legs: [id], from: '1001', to: '1002', state: 'ringing', start_ms: 1000, answer_ms: null, ...extra });
 
@@ -114,4 +114,13 @@ test('a trunk is keyed by kind and name, as the state service keys its deltas', 
   m.applyDelta({ type: 'Delta', seq: 2, pbx: 'p1', view: 'trunks', op: 'upsert', key: 'pjsip_endpoint:carrier', value: { ...endpoint, status: 'in_use' } });
   assert.equal(m.views.trunks.size, 2, 'the delta updates the endpoint, it adds nothing');
   assert.equal(m.views.trunks.get(keyOf('trunks', endpoint)).status, 'in_use');
+});
+
+test('prices show four decimals, worked out on the text', () => {
+  assert.equal(fmtPrice('0.046000'), '0.0460');
+  assert.equal(fmtPrice('12.5'), '12.5000');
+  assert.equal(fmtPrice('3'), '3.0000');
+  assert.equal(fmtPrice('0.123456'), '0.1234');
+  assert.equal(fmtPrice('n/a'), 'n/a');
+  assert.equal(fmtPrice(undefined), '');
 });
