@@ -10,8 +10,9 @@ use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-#[tokio::test]
-async fn the_gateway_terminates_tls_with_the_configured_certificate() {
+/// A gateway with a fresh self-signed certificate for `localhost`, and a
+/// root store that trusts it.
+async fn tls_app() -> (TestApp, rustls::RootCertStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
@@ -20,11 +21,16 @@ async fn the_gateway_terminates_tls_with_the_configured_certificate() {
     let mut s = settings();
     s.tls = Some(TlsSettings { cert, key });
     let app = spawn_app(s).await;
-
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from(generated.cert.der().to_vec()))
         .unwrap();
+    (app, roots, dir)
+}
+
+#[tokio::test]
+async fn the_gateway_terminates_tls_with_the_configured_certificate() {
+    let (app, roots, _dir) = tls_app().await;
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -70,4 +76,63 @@ async fn http_or_nothing(addr: std::net::SocketAddr) -> String {
     )
     .await;
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// gRPC over the same TLS port: ALPN offers `h2`, and a tonic client that
+/// negotiates it reaches the services (here reflection, which needs no
+/// token).
+#[tokio::test]
+async fn grpc_works_over_tls() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let (app, roots, _dir) = tls_app().await;
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let addr = app.addr;
+    let channel = tonic::transport::Endpoint::from_static("http://localhost")
+        .connect_with_connector(tower::service_fn(move |_| {
+            let connector = connector.clone();
+            async move {
+                let tcp = TcpStream::connect(addr).await?;
+                let tls = connector
+                    .connect(ServerName::try_from("localhost").unwrap(), tcp)
+                    .await?;
+                assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+            }
+        }))
+        .await
+        .expect("an HTTP/2 connection over TLS");
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = ServerReflectionClient::new(channel)
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = futures::StreamExt::next(&mut answers)
+        .await
+        .unwrap()
+        .unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("not a service list: {answer:?}");
+    };
+    assert!(
+        list.service
+            .iter()
+            .any(|s| s.name == "ringside.state.v1.State"),
+        "{list:?}"
+    );
 }
