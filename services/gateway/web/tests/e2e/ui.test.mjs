@@ -373,7 +373,7 @@ test('CDR report: rated calls with totals and a CSV export', async () => {
   await shot(page, '10-cdr-report');
 });
 
-test('live panel: a call in progress shows its price so far under the tariff', async () => {
+test('live cost: a call in progress shows its price so far under the new tariff', async () => {
   await go('live');
   const priced = page.locator('#calls-list .call-row[data-state="up"] .c-price', { hasText: /[1-9]/ });
   await priced.first().waitFor({ timeout: 45000 });
