@@ -13,7 +13,8 @@
 //!
 //! Module map: [`settings`], [`auth`] (roles, tokens, [`Auth`] extractor,
 //! login limiter), [`error`] (the one error shape), [`live`] (REST
-//! snapshots), [`actions`] (AMI actions, role gate, audit), [`ws`] (`/ws`
+//! snapshots, served from `replica`: per-tenant views kept by the delta
+//! feed), [`actions`] (AMI actions, role gate, audit), [`ws`] (`/ws`
 //! stitching), [`ami_ws`] (`/ws/ami`), [`http`] (client address, security
 //! headers, CORS), [`web`] (static UI), [`api`] (login, health, OpenAPI).
 
@@ -26,6 +27,7 @@ pub mod error;
 mod grpc;
 pub mod http;
 pub mod live;
+mod replica;
 pub mod settings;
 pub mod state;
 mod tls;
@@ -100,6 +102,7 @@ fn app_state(
         )),
         limiter: Arc::new(auth::LoginLimiter::new(rl.per_user, rl.per_ip, rl.window)),
         hub: Arc::new(ws::LiveHub::default()),
+        replicas: Arc::default(),
         server_ids: Arc::new(ami_ws::ServerIds::default()),
         trusted_proxies: trusted.into(),
         provisioning: deps.provisioning.clone(),

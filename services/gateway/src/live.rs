@@ -226,6 +226,25 @@ pub async fn live_view(
     }
     let tenant = auth.0.acting_tenant(query.tenant.as_deref())?;
     let pbx = parse_pbx(query.pbx.as_deref())?;
+    // The present comes from the gateway's replica once it is loaded.
+    let replicated = query
+        .at
+        .is_none()
+        .then(|| {
+            state
+                .replicas
+                .read(&state, &tenant, &view, pbx.as_ref().map(PbxId::as_str))
+        })
+        .flatten();
+    if let Some((seq, mut items)) = replicated {
+        if view == "calls" {
+            price_calls(&state, &auth.0, &tenant, &mut items).await;
+        }
+        return Ok(Json(LiveList {
+            seq: Some(seq),
+            items,
+        }));
+    }
     let snapshot = fetch_snapshot(
         &state.bus,
         &state.subjects,

@@ -31,6 +31,8 @@ pub struct AppState {
     pub limiter: Arc<LoginLimiter>,
     /// Per-tenant live feeds.
     pub hub: Arc<LiveHub>,
+    /// Per-tenant live views for REST reads, kept by those feeds.
+    pub replicas: Arc<crate::replica::Replicas>,
     /// amiws server numbers.
     pub server_ids: Arc<ServerIds>,
     /// Proxies whose forwarded headers are believed.

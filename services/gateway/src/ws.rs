@@ -64,7 +64,7 @@ impl Feed {
         self.sender.subscribe()
     }
 
-    fn is_alive(&self) -> bool {
+    pub(crate) fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
     }
 }

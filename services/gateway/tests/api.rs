@@ -330,6 +330,80 @@ async fn live_views_answer_the_tenants_snapshot_and_nothing_of_another_tenant() 
     assert_eq!(r.json()["items"].as_array().unwrap().len(), 1);
 }
 
+/// After a tenant's first read its live views come from the gateway's
+/// replica: later reads ask the state service nothing, the replica follows
+/// the deltas, and a lost delta (a gap in the sequence) makes it load the
+/// snapshot again. Another tenant's entries never show.
+#[tokio::test]
+async fn live_reads_come_from_a_replica_that_follows_deltas_and_reloads_after_a_gap() {
+    use std::sync::atomic::Ordering;
+
+    let app = spawn_app(settings()).await;
+    let state = FakeState::start(app.bus.clone(), app.subjects.clone(), &["acme", "beta"]).await;
+    state.call("acme", "pbx1", "1.1", 1).await;
+    state.call("beta", "pbx1", "9.9", 2).await;
+    let viewer = app.login("viewer").await;
+    let read = || async {
+        let r = app.get("api/v1/live/calls", Some(&viewer)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let body = r.json();
+        let ids: Vec<String> = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect();
+        (body["seq"].as_u64().unwrap(), ids)
+    };
+    let until = |want: &'static [&'static str]| {
+        let read = &read;
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let (seq, ids) = read().await;
+                if ids == want {
+                    return seq;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "still {ids:?}, want {want:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    assert_eq!(read().await.1, ["1.1"]);
+    // The first read started the replica, which loads its own snapshot.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while state.requests.load(Ordering::Relaxed) < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replica never loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seq = state.call("acme", "pbx1", "1.2", 3).await;
+    assert_eq!(until(&["1.1", "1.2"]).await, seq);
+    let asked = state.requests.load(Ordering::Relaxed);
+    for _ in 0..20 {
+        assert_eq!(read().await.1, ["1.1", "1.2"]);
+    }
+    assert_eq!(
+        state.requests.load(Ordering::Relaxed),
+        asked,
+        "reads of a loaded replica ask the state service nothing"
+    );
+
+    // A delta lost on the way: the next one shows the gap.
+    let call = |id: &str| json!({"tenant": "acme", "pbx": "pbx1", "id": id, "legs": [], "from": "1", "to": "2", "state": "up"});
+    state
+        .change("acme", "pbx1", "calls", "1.3", Some(call("1.3")), true)
+        .await;
+    let seq = state.call("acme", "pbx1", "1.4", 4).await;
+    assert_eq!(until(&["1.1", "1.2", "1.3", "1.4"]).await, seq);
+    assert!(state.requests.load(Ordering::Relaxed) > asked, "reloaded");
+}
+
 #[tokio::test]
 async fn live_views_refuse_bad_input_and_say_when_the_state_service_is_away() {
     let app = spawn_app(settings()).await;

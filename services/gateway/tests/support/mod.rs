@@ -309,6 +309,8 @@ pub struct FakeState {
     bus: Arc<dyn Bus>,
     subjects: Subjects,
     pub inner: Arc<Mutex<HashMap<String, TenantViews>>>,
+    /// Snapshot requests answered so far.
+    pub requests: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Default, Clone)]
@@ -325,6 +327,7 @@ impl FakeState {
             bus: bus.clone(),
             subjects: subjects.clone(),
             inner: Arc::default(),
+            requests: Arc::default(),
         };
         for tenant in tenants {
             state
@@ -336,8 +339,10 @@ impl FakeState {
             let subject = subjects.state_snapshot(&TenantId::new(*tenant).unwrap());
             let mut requests = bus.serve(&subject, None).await.unwrap();
             let (inner, tenant) = (state.inner.clone(), (*tenant).to_owned());
+            let answered = state.requests.clone();
             tokio::spawn(async move {
                 while let Some(request) = requests.next().await {
+                    answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let asked: Value =
                         serde_json::from_slice(&request.msg.payload).unwrap_or(json!({}));
                     let reply = {
