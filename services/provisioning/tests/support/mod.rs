@@ -110,6 +110,19 @@ impl Env {
         }
     }
 
+    /// What PostgreSQL's autovacuum does after a bulk load, done now:
+    /// `VACUUM ANALYZE` of the CDR table (statistics, and the visibility map
+    /// that lets report totals read the index alone). Nothing on SQLite.
+    pub async fn vacuum_cdrs(&self) {
+        if let Some(schema) = &self.schema {
+            let mut admin = sqlx::postgres::PgConnection::connect_with_url(&database_url()).await;
+            admin
+                .execute(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE {schema}.cdr")))
+                .await
+                .unwrap();
+        }
+    }
+
     /// Closes the pool and drops the PostgreSQL schema.
     pub async fn cleanup(mut self) {
         self.svc.store().close().await;
