@@ -1,6 +1,8 @@
-//! Live views over REST: `GET /api/v1/live/{view}`, answered from the state
-//! service's snapshot (request/reply on `<root>.<tenant>.state.snapshot`, see
-//! docs/live-views.md).
+//! Live views over REST: `GET /api/v1/live/{view}`. The present comes from
+//! the gateway's replica of the tenant's views ([`crate::replica`]); a
+//! tenant's first read, and time travel, ask the state service for a
+//! snapshot (request/reply on `<root>.<tenant>.state.snapshot`, see
+//! docs/live-views.md). Live calls are priced under the tenant's tariffs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use bytes::Bytes;
 use ringside_bus::{Bus, BusError, Outgoing, PbxId, Subjects, TenantId};
+use ringside_provisioning::live_cost::LiveCall;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -17,7 +20,6 @@ use crate::auth::{Auth, Principal, Role};
 use crate::error::ApiError;
 use crate::error::extract::{Path, Query};
 use crate::state::AppState;
-use ringside_provisioning::live_cost::LiveCall;
 
 /// The views of a snapshot, in the order the UI shows them.
 pub const VIEWS: [&str; 8] = [
