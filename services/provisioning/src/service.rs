@@ -1170,6 +1170,39 @@ impl Provisioning {
         Ok(allocation)
     }
 
+    /// A DID named in a report filter, as its UUID or as its number (digits
+    /// compared, with or without `+`): its id, or the nil UUID, which
+    /// matches nothing, when the tenant holds no such number (no call
+    /// reached it). Any role.
+    ///
+    /// # Errors
+    /// `Validation` (field `did`) for text that is neither; store errors.
+    pub async fn did_filter_id(&self, actor: &Actor, did: &str) -> Result<Uuid, Error> {
+        let tenant = scope(actor)?;
+        if let Ok(id) = Uuid::parse_str(did) {
+            return Ok(id);
+        }
+        let digits: String = did.chars().filter(char::is_ascii_digit).collect();
+        if digits.is_empty() {
+            return Err(
+                ValidationError::field("did", "invalid", "a DID's UUID or its number").into(),
+            );
+        }
+        let row = self
+            .store
+            .db
+            .exec()
+            .fetch_optional(
+                "SELECT id FROM dids WHERE tenant = $1 AND number IN ($2, $3)",
+                args![tenant.as_str(), format!("+{digits}"), digits.as_str()],
+            )
+            .await?;
+        Ok(match row {
+            Some(r) => r.get("id")?,
+            None => Uuid::nil(),
+        })
+    }
+
     async fn allocation_in(
         tx: &mut Tx,
         tenant: &str,

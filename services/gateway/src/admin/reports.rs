@@ -144,44 +144,15 @@ fn uuid_field(field: &str, value: &Option<String>) -> Result<Option<Uuid>, ApiEr
         .transpose()
 }
 
-/// A DID filter given as a number: the DID with that number, or one that
-/// matches nothing (no calls reached a number the tenant does not hold).
-async fn did_by_number(s: &AdminState, a: &Actor, number: &str) -> Result<Uuid, ApiError> {
-    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-    if digits.is_empty() {
-        return Err(ApiError::validation(
-            "did",
-            "invalid",
-            "a DID's UUID or its number",
-        ));
-    }
-    let mut page = Page {
-        limit: 1000,
-        offset: 0,
-    };
-    loop {
-        let dids = s.provisioning.list_dids(a, page).await.map_err(api_error)?;
-        if let Some(did) = dids
-            .items
-            .iter()
-            .find(|d| d.number.trim_start_matches('+') == digits)
-        {
-            return Ok(did.id);
-        }
-        page.offset += u64::from(dids.limit);
-        if dids.items.is_empty() || page.offset >= dids.total {
-            return Ok(Uuid::nil());
-        }
-    }
-}
-
 async fn cdr_filter(s: &AdminState, a: &Actor, q: &CdrQuery) -> Result<CdrFilter, ApiError> {
     let did_id = match given(&q.did) {
         None => None,
-        Some(text) => Some(match Uuid::parse_str(text) {
-            Ok(id) => id,
-            Err(_) => did_by_number(s, a, text).await?,
-        }),
+        Some(text) => Some(
+            s.provisioning
+                .did_filter_id(a, text)
+                .await
+                .map_err(api_error)?,
+        ),
     };
     Ok(CdrFilter {
         from_ms: given(&q.from)

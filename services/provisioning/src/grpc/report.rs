@@ -3,11 +3,10 @@
 
 use ringside_proto::provisioning::v1 as pb;
 use tonic::Status;
-use uuid::Uuid;
 
 use super::input::{Fields, given};
 use super::status::{invalid, status};
-use crate::model::{Actor, AuditFilter, Page};
+use crate::model::{Actor, AuditFilter};
 use crate::rating::CdrFilter;
 use crate::service::Provisioning;
 use crate::validate::ValidationError;
@@ -53,41 +52,7 @@ pub(super) async fn cdr_filter(
         })
         .map_err(|v| invalid(&v))?;
     if let Some(did) = given(r.did.as_deref()) {
-        filter.did_id = Some(match Uuid::parse_str(did) {
-            Ok(id) => id,
-            Err(_) => did_by_number(prov, actor, did).await?,
-        });
+        filter.did_id = Some(prov.did_filter_id(actor, did).await.map_err(status)?);
     }
     Ok(filter)
-}
-
-/// The DID with this number, or the nil UUID, which matches nothing: no call
-/// reached a number the tenant does not hold.
-async fn did_by_number(prov: &Provisioning, actor: &Actor, number: &str) -> Result<Uuid, Status> {
-    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-    if digits.is_empty() {
-        return Err(invalid(&ValidationError::field(
-            "did",
-            "invalid",
-            "a DID's UUID or its number",
-        )));
-    }
-    let mut page = Page {
-        limit: 1000,
-        offset: 0,
-    };
-    loop {
-        let dids = prov.list_dids(actor, page).await.map_err(status)?;
-        if let Some(did) = dids
-            .items
-            .iter()
-            .find(|d| d.number.trim_start_matches('+') == digits)
-        {
-            return Ok(did.id);
-        }
-        page.offset += u64::from(dids.limit);
-        if dids.items.is_empty() || page.offset >= dids.total {
-            return Ok(Uuid::nil());
-        }
-    }
 }
