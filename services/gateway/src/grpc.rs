@@ -92,16 +92,43 @@ struct TenantScopedState {
     inner: StateApi,
 }
 
-/// The tenant a call acts on: the caller's own when `asked` is empty.
-fn acting_tenant<T>(request: &Request<T>, asked: &str) -> Result<String, Status> {
+/// A state API request, which names its tenant.
+trait NamesTenant {
+    fn tenant(&mut self) -> &mut String;
+}
+
+macro_rules! names_tenant {
+    ($($request:ty),*) => {
+        $(impl NamesTenant for $request {
+            fn tenant(&mut self) -> &mut String {
+                &mut self.tenant
+            }
+        })*
+    };
+}
+
+names_tenant!(
+    pb::GetSnapshotRequest,
+    pb::WatchDeltasRequest,
+    pb::ListCallsRequest,
+    pb::GetCallRequest
+);
+
+/// The request with its tenant set to the one the caller acts on: their
+/// own when it names none; another only for a platform admin (else
+/// `NOT_FOUND`, as over REST).
+fn scoped<T: NamesTenant>(mut request: Request<T>) -> Result<Request<T>, Status> {
     let who = request
         .extensions()
         .get::<Principal>()
+        .cloned()
         .ok_or_else(|| Status::unauthenticated("not authenticated"))?;
-    let asked = (!asked.is_empty()).then_some(asked);
-    who.acting_tenant(asked)
-        .map(|t| t.as_str().to_owned())
-        .map_err(status_of)
+    let asked = request.get_mut().tenant();
+    let tenant = who
+        .acting_tenant((!asked.is_empty()).then_some(asked.as_str()))
+        .map_err(status_of)?;
+    *asked = tenant.as_str().to_owned();
+    Ok(request)
 }
 
 #[tonic::async_trait]
@@ -110,10 +137,7 @@ impl State for TenantScopedState {
         &self,
         request: Request<pb::GetSnapshotRequest>,
     ) -> Result<Response<pb::Snapshot>, Status> {
-        let tenant = acting_tenant(&request, &request.get_ref().tenant)?;
-        let mut inner = request.into_inner();
-        inner.tenant = tenant;
-        self.inner.get_snapshot(Request::new(inner)).await
+        self.inner.get_snapshot(scoped(request)?).await
     }
 
     type WatchDeltasStream = <StateApi as State>::WatchDeltasStream;
@@ -122,30 +146,21 @@ impl State for TenantScopedState {
         &self,
         request: Request<pb::WatchDeltasRequest>,
     ) -> Result<Response<Self::WatchDeltasStream>, Status> {
-        let tenant = acting_tenant(&request, &request.get_ref().tenant)?;
-        let mut inner = request.into_inner();
-        inner.tenant = tenant;
-        self.inner.watch_deltas(Request::new(inner)).await
+        self.inner.watch_deltas(scoped(request)?).await
     }
 
     async fn list_calls(
         &self,
         request: Request<pb::ListCallsRequest>,
     ) -> Result<Response<pb::ListCallsResponse>, Status> {
-        let tenant = acting_tenant(&request, &request.get_ref().tenant)?;
-        let mut inner = request.into_inner();
-        inner.tenant = tenant;
-        self.inner.list_calls(Request::new(inner)).await
+        self.inner.list_calls(scoped(request)?).await
     }
 
     async fn get_call(
         &self,
         request: Request<pb::GetCallRequest>,
     ) -> Result<Response<pb::Call>, Status> {
-        let tenant = acting_tenant(&request, &request.get_ref().tenant)?;
-        let mut inner = request.into_inner();
-        inner.tenant = tenant;
-        self.inner.get_call(Request::new(inner)).await
+        self.inner.get_call(scoped(request)?).await
     }
 }
 
