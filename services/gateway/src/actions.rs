@@ -8,7 +8,7 @@
 //! (nobody serving the PBX), so no action is recorded twice. `requested_by`
 //! is `username@tenant` of the token.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -290,13 +290,6 @@ fn audit_subject(subjects: &Subjects, tenant: &TenantId) -> Option<String> {
         .map(|t| subjects.prov(tenant, &t))
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-}
-
 /// Records an action the ingestor never saw (refused here, or nobody served
 /// the PBX). Secret-bearing values are masked like the ingestor does.
 pub async fn audit_unsent(
@@ -328,7 +321,7 @@ pub async fn audit_unsent(
         headers: masked,
         result: result.to_owned(),
         message: message.to_owned(),
-        at_ms: now_ms(),
+        at_ms: crate::now_ms().unsigned_abs(),
     };
     tracing::info!(pbx, requested_by = %record.requested_by, action = %record.action, result, "AMI action not sent");
     let Some(subject) = audit_subject(subjects, tenant) else {

@@ -56,6 +56,13 @@ pub use settings::GatewaySettings;
 use crate::settings::{Cidr, normalize_base_path};
 use crate::state::AppState;
 
+/// Milliseconds since the Unix epoch (0 for a clock before it).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// What the gateway needs from the process that runs it.
 #[derive(Clone)]
 pub struct GatewayDeps {

@@ -170,10 +170,10 @@ async fn price_calls(state: &AppState, who: &Principal, tenant: &TenantId, items
             trunk: call["trunk"].as_str().unwrap_or_default().to_owned(),
         })
         .collect();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    match provisioning.live_cost(&actor, &calls, now_ms).await {
+    match provisioning
+        .live_cost(&actor, &calls, crate::now_ms())
+        .await
+    {
         Ok(costs) => {
             for (call, cost) in items.iter_mut().zip(costs) {
                 if let Some(call) = call.as_object_mut() {

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, State};
@@ -289,13 +289,6 @@ pub async fn ws_live(
         })
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-}
-
 /// Why a client's stream of deltas must start over.
 enum Next {
     Resync,
@@ -522,7 +515,7 @@ impl Client {
                     Err(broadcast::error::RecvError::Closed) => return Next::Resync,
                 },
                 _ = self.heartbeat.tick() => {
-                    let beat = json!({"type": "Heartbeat", "ts": now_ms()}).to_string();
+                    let beat = json!({"type": "Heartbeat", "ts": crate::now_ms().unsigned_abs()}).to_string();
                     if self.send(Message::Text(beat.into())).await.is_err() {
                         return Next::Closed;
                     }

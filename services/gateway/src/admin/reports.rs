@@ -251,13 +251,6 @@ fn ratio(part: f64, whole: f64) -> f64 {
     if whole > 0.0 { part / whole } else { 0.0 }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
-}
-
 /// Counts, today's traffic and money (UTC day), quality per gateway and
 /// calls per hour.
 #[utoipa::path(
@@ -277,7 +270,7 @@ pub async fn dashboard(
     Query(q): Query<TenantQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let actor = actor(&auth.0, q.tenant.as_deref())?;
-    let now = now_ms();
+    let now = crate::now_ms();
     let day = now - now.rem_euclid(DAY_MS);
     let stats: DashboardStats = s
         .provisioning
