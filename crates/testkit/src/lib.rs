@@ -6,9 +6,11 @@
 //!   dropped. The NATS one fails (never skips) without a server.
 //! * [`NatsServer`]: a private nats-server on a free port, for tests that
 //!   stop and restart the server.
+//! * [`sockets`]: socket options of this process's own connections.
 
 pub mod corpus;
 mod nats_server;
+pub mod sockets;
 mod test_bus;
 
 pub use nats_server::NatsServer;

@@ -252,15 +252,18 @@ impl Server {
     /// # Errors
     /// The server failed.
     pub async fn serve(self) -> anyhow::Result<()> {
+        use axum::serve::ListenerExt as _;
         let make = self.app.into_make_service_with_connect_info::<SocketAddr>();
         let stop = self.shutdown.clone();
         match self.tls {
-            None => axum::serve(self.listener, make)
+            // TCP_NODELAY: a WebSocket frame or a small answer goes out at
+            // once instead of waiting, under Nagle's algorithm, for the
+            // client's delayed ACK of the previous one (up to 40 ms).
+            None => axum::serve(self.listener.tap_io(no_delay), make)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await
                 .context("serving HTTP"),
             Some(config) => {
-                use axum::serve::ListenerExt as _;
                 let listener = tls::TlsListener::new(self.listener, config, self.shutdown.clone())
                     .tap_io(|_| {});
                 axum::serve(listener, make)
@@ -269,6 +272,13 @@ impl Server {
                     .context("serving HTTPS")
             }
         }
+    }
+}
+
+/// Sends small writes at once (see [`Server::serve`]).
+pub(crate) fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY");
     }
 }
 

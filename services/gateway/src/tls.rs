@@ -68,7 +68,7 @@ impl TlsListener {
                     _ = shutdown.cancelled() => return,
                     a = listener.accept() => a,
                 };
-                let (tcp, peer) = match accepted {
+                let (mut tcp, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
                         tracing::debug!(error = %e, "accept failed");
@@ -76,6 +76,7 @@ impl TlsListener {
                         continue;
                     }
                 };
+                crate::no_delay(&mut tcp);
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {

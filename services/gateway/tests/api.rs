@@ -884,3 +884,27 @@ async fn the_router_answers_in_memory_and_merges_admin_routes_with_the_same_auth
     assert_eq!(ok.status(), 200);
     assert!(ok.headers().contains_key("content-security-policy"));
 }
+
+/// The gateway's connections send small writes at once (`TCP_NODELAY`): a
+/// WebSocket frame must not wait for the client's delayed ACK of the one
+/// before, up to 40 ms, under Nagle's algorithm.
+#[tokio::test]
+async fn accepted_connections_send_without_nagle_delay() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = spawn_app(settings()).await;
+    let mut client = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    client
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 64];
+    let n = client.read(&mut answer).await.unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 "), "{:?}", &answer[..n]);
+    let port = app.addr.port();
+    let flags = ringside_testkit::sockets::tcp_nodelay_flags(|local, _| local.port() == port);
+    assert!(!flags.is_empty(), "found no accepted connection");
+    assert!(
+        flags.iter().all(|&on| on),
+        "TCP_NODELAY is off on an accepted connection"
+    );
+}

@@ -1642,10 +1642,8 @@ async fn the_embedded_default_survives_a_restart() {
 /// The PostgreSQL connections sqlx opens send a request at once
 /// (`TCP_NODELAY`; vendor/README.md): with Nagle's algorithm on, a statement
 /// larger than one segment waited up to 40 ms for the server's delayed ACK.
-/// Reads the option off this process's own sockets to the server.
 #[tokio::test]
 async fn postgres_connections_send_without_nagle_delay() {
-    use std::os::fd::BorrowedFd;
     let url = support::database_url();
     let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
     let port = options.get_port();
@@ -1655,33 +1653,14 @@ async fn postgres_connections_send_without_nagle_delay() {
         .await
         .expect("the PostgreSQL server (RINGSIDE_TEST_DATABASE_URL)");
     sqlx::query("SELECT 1").execute(&pool).await.unwrap();
-    let mut checked = 0;
-    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
-        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let is_socket = std::fs::read_link(entry.path())
-            .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
-        if !is_socket {
-            continue;
-        }
-        // SAFETY: `fd` is an open socket of this process; it is only read
-        // here, while the pool (which owns it) is alive and idle.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        let socket = socket2::SockRef::from(&fd);
-        let to_server = socket
-            .peer_addr()
-            .ok()
-            .and_then(|a| a.as_socket())
-            .is_some_and(|a| a.port() == port);
-        if to_server {
-            assert!(
-                socket.tcp_nodelay().unwrap(),
-                "TCP_NODELAY is off on a connection to PostgreSQL"
-            );
-            checked += 1;
-        }
-    }
-    assert!(checked > 0, "found no socket to the PostgreSQL server");
+    let flags = ringside_testkit::sockets::tcp_nodelay_flags(|_, peer| peer.port() == port);
+    assert!(
+        !flags.is_empty(),
+        "found no connection to the PostgreSQL server"
+    );
+    assert!(
+        flags.iter().all(|&on| on),
+        "TCP_NODELAY is off on a connection to PostgreSQL"
+    );
     pool.close().await;
 }

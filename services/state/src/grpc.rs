@@ -427,7 +427,9 @@ impl GrpcServer {
             .trace_fn(ringside_telemetry::server_span)
             .add_service(StateServer::new(api))
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(self.listener),
+                // Without TCP_NODELAY a small message can wait for the
+                // client's delayed ACK (up to 40 ms).
+                tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true)),
                 shutdown.cancelled_owned(),
             )
             .await
