@@ -4,8 +4,11 @@
 //! `RINGSIDE_BENCH_CDRS` sets how many records are rated (default 200,000;
 //! the report target is stated for 1,000,000);
 //! `RINGSIDE_BENCH_SQLITE_CDRS` overrides it for SQLite, whose seeding is the
-//! slower one. Records are rated 1,000 per `rate_calls` (the rater's batch);
-//! only `rate_calls` is timed, not building the records. PostgreSQL is
+//! slower one. Records are rated `RATER_BATCH` (2,000) per `rate_calls`, the
+//! rater's batch; only `rate_calls` is timed, not building the records. The
+//! records come in the order calls end, as the rater receives them (B-tree
+//! inserts land at the end of the time-keyed indexes), with customers and
+//! DIDs attributed as in real traffic (see [`record`]). PostgreSQL is
 //! `RINGSIDE_TEST_DATABASE_URL` (default the development server); the run
 //! fails if it is not there.
 
@@ -20,19 +23,47 @@ use support::{Env, admin};
 
 const DAY: i64 = 86_400_000;
 
-fn record(i: u64, tenant: &str, gateways: u64) -> CallRecord {
-    let start = 20_000 * DAY
-        + i64::try_from(i % 30).unwrap_or(0) * DAY
-        + i64::try_from(i).unwrap_or(0) % DAY;
+const GATEWAYS: u64 = 20;
+const CUSTOMERS: u64 = 50;
+const DIDS: u64 = 500;
+
+fn did_number(d: u64) -> String {
+    format!("+4930555{:05}", d)
+}
+
+/// Record `i` of `n`, in the order calls end (start times spread evenly over
+/// 30 days, as the rater receives them). A mix: half go out through a
+/// gateway, a quarter come from a customer's trunk (customer known), a quarter
+/// reach a DID held by a customer (DID, customer and gateway known).
+fn record(i: u64, n: u64, tenant: &str) -> CallRecord {
+    let offset = i128::from(i) * i128::from(30 * DAY) / i128::from(n.max(1));
+    let start = 20_000 * DAY + i64::try_from(offset).unwrap_or(0);
     let billsec = if i.is_multiple_of(4) { 0 } else { 1 + i % 600 };
+    let (trunk, to, direction) = match i % 4 {
+        2 => (
+            format!("cust{}", i % CUSTOMERS),
+            format!("+49{}", 300_000_000 + i % 100_000_000),
+            "outbound",
+        ),
+        3 => (
+            format!("gw{}", i % GATEWAYS),
+            did_number(i % DIDS),
+            "inbound",
+        ),
+        _ => (
+            format!("gw{}", i % GATEWAYS),
+            format!("+49{}", 300_000_000 + i % 100_000_000),
+            "outbound",
+        ),
+    };
     serde_json::from_value(serde_json::json!({
         "call_id": format!("pbx1:{i}"),
         "tenant": tenant,
         "pbx": "pbx1",
         "from": "+4930999",
-        "to": format!("+49{}", 300_000_000 + i % 100_000_000),
-        "direction": "outbound",
-        "trunk": format!("gw{}", i % gateways),
+        "to": to,
+        "direction": direction,
+        "trunk": trunk,
         "start_ms": start,
         "answer_ms": if billsec > 0 { Some(start + 3_000) } else { None },
         "end_ms": start + 3_000 + i64::try_from(billsec).unwrap_or(0) * 1000,
@@ -44,9 +75,8 @@ fn record(i: u64, tenant: &str, gateways: u64) -> CallRecord {
 
 async fn bench(name: &str, env: Env, n: u64) {
     let a = admin(&env.tenant_a);
-    let gateways = 20;
     let mut gateway_ids = Vec::new();
-    for g in 0..gateways {
+    for g in 0..GATEWAYS {
         let input: GatewayInput = serde_json::from_value(serde_json::json!({
             "name": format!("gw{g}"), "ip_address": format!("10.0.{g}.1"),
         }))
@@ -61,13 +91,44 @@ async fn bench(name: &str, env: Env, n: u64) {
         .expect("a tariff");
         env.svc.create_tariff(&a, input).await.expect("tariff");
     }
+    let mut customer_ids = Vec::new();
+    for c in 0..CUSTOMERS {
+        let input: CustomerInput = serde_json::from_value(serde_json::json!({
+            "code": format!("cust{c}"), "name": format!("Customer {c}"), "type": "trunk",
+            "trunk_ip": format!("192.0.2.{}", c + 1),
+        }))
+        .expect("a customer");
+        customer_ids.push(
+            env.svc
+                .create_customer(&a, input)
+                .await
+                .expect("customer")
+                .id,
+        );
+    }
+    for d in 0..DIDS {
+        let input: DidInput = serde_json::from_value(
+            serde_json::json!({ "number": did_number(d), "monthly_cost": "1" }),
+        )
+        .expect("a DID");
+        let did = env.svc.create_did(&a, input).await.expect("DID");
+        let customer_id = customer_ids[usize::try_from(d % CUSTOMERS).unwrap_or(0)];
+        let allocation = AllocationInput {
+            customer_id,
+            destination: "trunk".to_owned(),
+        };
+        env.svc
+            .allocate_did(&a, did.id, allocation)
+            .await
+            .expect("allocation");
+    }
 
     let mut rating = std::time::Duration::ZERO;
     let batch = u64::try_from(ringside_provisioning::rating::RATER_BATCH).unwrap_or(1000);
     let mut i = 0;
     while i < n {
         let records: Vec<CallRecord> = (i..(i + batch).min(n))
-            .map(|k| record(k, &env.tenant_a, gateways))
+            .map(|k| record(k, n, &env.tenant_a))
             .collect();
         let started = Instant::now();
         env.svc.rate_calls(&records).await.expect("rating");
@@ -100,7 +161,7 @@ async fn bench(name: &str, env: Env, n: u64) {
             pbx: "pbx1".to_owned(),
             to: format!("+49{}", 300_000_000 + k * 7_919 % 100_000_000),
             answer_ms: Some(20_000 * DAY),
-            trunk: format!("gw{}", k % gateways),
+            trunk: format!("gw{}", k % GATEWAYS),
         })
         .collect();
     let mut times = Vec::new();

@@ -25,37 +25,48 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 
-const POSTGRES_SCHEMA: &str = include_str!("../migrations/postgres/0001_schema.sql");
-const SQLITE_SCHEMA: &str = include_str!("../migrations/sqlite/0001_schema.sql");
-const POSTGRES_CDR_REPORT_INDEX: &str =
-    include_str!("../migrations/postgres/0002_cdr_report_index.sql");
-const SQLITE_CDR_REPORT_INDEX: &str =
-    include_str!("../migrations/sqlite/0002_cdr_report_index.sql");
+/// A migration's version, name, and its SQL for PostgreSQL and for SQLite.
+type Step = (i64, &'static str, &'static str, &'static str);
 
-/// The migrations, embedded so the binary needs no files at run time (the
-/// `migrate!` macro would need sqlx's `macros` feature).
+/// Every migration, in order, embedded so the binary needs no files at run
+/// time (the `migrate!` macro would need sqlx's `macros` feature). A
+/// migration is never edited once released: a change is a new step.
+const MIGRATIONS: &[Step] = &[
+    (
+        1,
+        "schema",
+        include_str!("../migrations/postgres/0001_schema.sql"),
+        include_str!("../migrations/sqlite/0001_schema.sql"),
+    ),
+    (
+        2,
+        "cdr_report_index",
+        include_str!("../migrations/postgres/0002_cdr_report_index.sql"),
+        include_str!("../migrations/sqlite/0002_cdr_report_index.sql"),
+    ),
+    (
+        3,
+        "cdr_partial_indexes",
+        include_str!("../migrations/postgres/0003_cdr_partial_indexes.sql"),
+        include_str!("../migrations/sqlite/0003_cdr_partial_indexes.sql"),
+    ),
+];
+
 fn migrator(postgres: bool) -> Migrator {
-    let (schema, cdr_report_index) = if postgres {
-        (POSTGRES_SCHEMA, POSTGRES_CDR_REPORT_INDEX)
-    } else {
-        (SQLITE_SCHEMA, SQLITE_CDR_REPORT_INDEX)
-    };
-    Migrator::with_migrations(vec![
-        Migration::new(
-            1,
-            Cow::Borrowed("schema"),
-            MigrationType::Simple,
-            schema.into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            2,
-            Cow::Borrowed("cdr_report_index"),
-            MigrationType::Simple,
-            cdr_report_index.into_sql_str(),
-            false,
-        ),
-    ])
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|&(version, name, pg, sqlite)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(name),
+                    MigrationType::Simple,
+                    if postgres { pg } else { sqlite }.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
 }
 
 /// A value bound to a query parameter.
@@ -372,7 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn both_schemas_declare_the_same_tables_and_columns() {
+    fn every_migration_declares_the_same_shape_on_both_databases() {
         let shape = |sql: &str| -> Vec<String> {
             sql.lines()
                 .map(str::trim)
@@ -380,6 +391,8 @@ mod tests {
                 .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
                 .collect()
         };
-        assert_eq!(shape(POSTGRES_SCHEMA), shape(SQLITE_SCHEMA));
+        for (version, name, postgres, sqlite) in MIGRATIONS {
+            assert_eq!(shape(postgres), shape(sqlite), "migration {version} {name}");
+        }
     }
 }
