@@ -323,10 +323,7 @@ impl StateService {
                     metrics::gauge!("ringside_bus_consumer_lag_messages", "consumer" => self.deliveries.name().to_owned())
                         .set(delivery.pending as f64);
                     let step = self.handle(&delivery.msg).await;
-                    if let Err(e) = delivery.ack().await {
-                        // Delivered again later: recognised as applied.
-                        tracing::debug!(error = %e, "ack lost");
-                    }
+                    self.deliveries.ack(delivery).await;
                     Ok(step)
                 }
                 Ok(None) => Ok(Step::Idle),

@@ -7,15 +7,26 @@
 //! out and then comes back after its successors, where the engine would
 //! take it for a duplicate. Here the pull is never cancelled; the loop
 //! waits on a channel, whose `recv` loses nothing when it is.
+//!
+//! Acknowledgements go back on a task of their own too: a JetStream ack is
+//! confirmed by the server, one round trip each, and waiting for it in the
+//! loop capped the service at a few thousand events a second. An applied
+//! event whose ack is lost (the service stops first) comes again and is
+//! recognised as applied.
 
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use ringside_bus::{BusError, Consumer, Delivery};
 use tokio::sync::mpsc;
 
 /// Deliveries handed to the loop but not yet taken. Each is unacked until
 /// applied, so this stays small next to the consumer's ack-pending limit.
 const QUEUED: usize = 64;
+
+/// Acks sent and not yet confirmed, at most; beyond it [`Deliveries::ack`]
+/// waits.
+const ACKS_IN_FLIGHT: usize = 256;
 
 /// How long one pull waits before the pump checks that the loop is still
 /// there.
@@ -29,6 +40,7 @@ const RETRY_AFTER: Duration = Duration::from_millis(500);
 pub(super) struct Deliveries {
     name: String,
     rx: mpsc::Receiver<Result<Delivery, BusError>>,
+    acks: mpsc::Sender<Delivery>,
 }
 
 impl Deliveries {
@@ -36,6 +48,18 @@ impl Deliveries {
     /// receiver is dropped or the bus closes the consumer.
     pub(super) fn start(mut consumer: Box<dyn Consumer>) -> Self {
         let name = consumer.name().to_owned();
+        let (acks, to_ack) = mpsc::channel::<Delivery>(ACKS_IN_FLIGHT);
+        tokio::spawn(
+            tokio_stream::wrappers::ReceiverStream::new(to_ack).for_each_concurrent(
+                ACKS_IN_FLIGHT,
+                |delivery| async move {
+                    if let Err(e) = delivery.ack().await {
+                        // Delivered again later: recognised as applied.
+                        tracing::debug!(error = %e, "ack lost");
+                    }
+                },
+            ),
+        );
         let (tx, rx) = mpsc::channel(QUEUED);
         tokio::spawn(async move {
             loop {
@@ -63,7 +87,15 @@ impl Deliveries {
                 }
             }
         });
-        Deliveries { name, rx }
+        Deliveries { name, rx, acks }
+    }
+
+    /// Acknowledges an applied delivery without waiting for the bus to
+    /// confirm it (waits only while [`ACKS_IN_FLIGHT`] are unconfirmed).
+    pub(super) async fn ack(&self, delivery: Delivery) {
+        // Fails only when the ack task is gone (the runtime shutting
+        // down): the delivery then comes again, recognised as applied.
+        let _ = self.acks.send(delivery).await;
     }
 
     /// The durable consumer's name.
