@@ -199,6 +199,9 @@ pub const RATER_DURABLE: &str = "provisioning-rater";
 /// wait.
 pub const RATER_BATCH: usize = 2000;
 
+/// Acks of a rated batch in flight at once.
+const ACKS_IN_FLIGHT: usize = 256;
+
 /// What one step of the rating loop did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RateStep {
@@ -912,10 +915,11 @@ impl Provisioning {
         if !records.is_empty() {
             match self.rate_calls(&records).await {
                 Ok(results) => {
+                    let mut delivered = Vec::with_capacity(pending.len());
                     for ((slot, delivery), (result, record)) in
                         pending.into_iter().zip(results.into_iter().zip(&records))
                     {
-                        delivery.ack().await?;
+                        delivered.push(delivery);
                         steps[slot] = Some(match result {
                             Ok(rated) => RateStep::Rated(rated),
                             Err(v) => {
@@ -924,6 +928,13 @@ impl Provisioning {
                             }
                         });
                     }
+                    // Concurrently: each JetStream ack is a confirmed round
+                    // trip, and one after another they took longer than the
+                    // batch's insert.
+                    futures::stream::iter(delivered)
+                        .map(Ok)
+                        .try_for_each_concurrent(ACKS_IN_FLIGHT, |delivery| delivery.ack())
+                        .await?;
                 }
                 Err(e) => {
                     for (_, delivery) in pending {
