@@ -785,8 +785,8 @@ impl Provisioning {
         let inserted = if parallel && parts.len() > 1 {
             // The reads are done; the parts write on their own connections.
             tx.commit().await?;
-            // Collected first: a lazy `map` here makes the future not `Send`
-            // to the compiler (rust-lang/rust#102211).
+            // Collected first: with a lazy `map` over a borrowing closure the
+            // compiler cannot prove the whole future `Send` (it is spawned).
             let inserts: Vec<_> = parts
                 .iter()
                 .map(|part| self.insert_part(part, rated_at))
@@ -929,8 +929,8 @@ impl Provisioning {
                         });
                     }
                     // Concurrently: each JetStream ack is a confirmed round
-                    // trip, and one after another they took longer than the
-                    // batch's insert.
+                    // trip, which one after another cost a round trip per
+                    // record of the batch.
                     futures::stream::iter(delivered)
                         .map(Ok)
                         .try_for_each_concurrent(ACKS_IN_FLIGHT, |delivery| delivery.ack())
