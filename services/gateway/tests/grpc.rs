@@ -122,18 +122,25 @@ fn snapshot_request(tenant: &str) -> pb::GetSnapshotRequest {
 
 /// The tenant's snapshot once the state service has applied something.
 async fn settled_snapshot(client: &mut Client, tenant: &str) -> pb::Snapshot {
+    // Settled: something applied, and nothing more within 200 ms (the
+    // fixture's envelopes are still being applied when the service starts
+    // answering, and a watch from an early sequence may find its deltas
+    // already out of the service's history).
     let deadline = tokio::time::Instant::now() + WAIT;
+    let mut last: Option<pb::Snapshot> = None;
     loop {
         let snapshot = client
             .get_snapshot(snapshot_request(tenant))
             .await
             .unwrap()
             .into_inner();
-        if snapshot.seq.is_some_and(|seq| seq > 0) {
+        let applied = snapshot.seq.is_some_and(|seq| seq > 0);
+        if applied && last.as_ref().is_some_and(|l| l.seq == snapshot.seq) {
             return snapshot;
         }
-        assert!(tokio::time::Instant::now() < deadline, "nothing applied");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(tokio::time::Instant::now() < deadline, "never settled");
+        last = Some(snapshot);
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
