@@ -264,6 +264,9 @@ impl Server {
                 .await
                 .context("serving HTTP"),
             Some(config) => {
+                // `tap_io` (a no-op here: `TlsListener` set TCP_NODELAY before
+                // the handshake) makes the listener a `TapIo`, for which axum
+                // provides the peer address as `ConnectInfo<SocketAddr>`.
                 let listener = tls::TlsListener::new(self.listener, config, self.shutdown.clone())
                     .tap_io(|_| {});
                 axum::serve(listener, make)

@@ -31,19 +31,7 @@ async fn tls_app() -> (TestApp, rustls::RootCertStore, tempfile::TempDir) {
 #[tokio::test]
 async fn the_gateway_terminates_tls_with_the_configured_certificate() {
     let (app, roots, _dir) = tls_app().await;
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(app.addr).await.unwrap();
-    let mut tls = connector
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .expect("a TLS handshake");
+    let mut tls = tls_connect(app.addr, roots).await;
     tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
@@ -62,6 +50,51 @@ async fn the_gateway_terminates_tls_with_the_configured_certificate() {
     // Plain HTTP on the TLS port gets no answer.
     let plain = http_or_nothing(app.addr).await;
     assert!(!plain.starts_with("HTTP/1.1 200"), "{plain}");
+}
+
+/// A TLS connection to `addr` (name `localhost`), handshake done.
+async fn tls_connect(
+    addr: std::net::SocketAddr,
+    roots: rustls::RootCertStore,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("a TLS handshake")
+}
+
+/// TLS connections send small writes at once too (`TCP_NODELAY`, set before
+/// the handshake).
+#[tokio::test]
+async fn tls_connections_send_without_nagle_delay() {
+    let (app, roots, _dir) = tls_app().await;
+    let mut tls = tls_connect(app.addr, roots).await;
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 64];
+    let n = tls.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &answer[..n]
+    );
+    let port = app.addr.port();
+    let flags = ringside_testkit::sockets::tcp_nodelay_flags(|local, _| local.port() == port);
+    assert!(!flags.is_empty(), "found no accepted connection");
+    assert!(
+        flags.iter().all(|&on| on),
+        "TCP_NODELAY is off on an accepted TLS connection"
+    );
 }
 
 async fn http_or_nothing(addr: std::net::SocketAddr) -> String {

@@ -52,6 +52,8 @@ struct App {
     test: TestBus,
     client: StateClient<Channel>,
     stop: CancellationToken,
+    /// Where the gRPC API listens.
+    addr: std::net::SocketAddr,
 }
 
 impl Drop for App {
@@ -82,7 +84,12 @@ async fn spawn_app() -> App {
     let client = StateClient::connect(format!("http://{addr}"))
         .await
         .unwrap();
-    App { test, client, stop }
+    App {
+        test,
+        client,
+        stop,
+        addr,
+    }
 }
 
 /// What the engine would hold after `envs` (the reference).
@@ -200,6 +207,28 @@ fn apply(entries: &mut Entries, d: &pb::Delta) {
         }
         other => panic!("malformed delta {other:?}"),
     }
+}
+
+/// The API's connections send small messages at once (`TCP_NODELAY`): a
+/// streamed delta must not wait for the client's delayed ACK of the one
+/// before, up to 40 ms, under Nagle's algorithm.
+#[tokio::test]
+async fn accepted_connections_send_without_nagle_delay() {
+    let mut app = spawn_app().await;
+    app.client
+        .get_snapshot(pb::GetSnapshotRequest {
+            tenant: "acme".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let port = app.addr.port();
+    let flags = ringside_testkit::sockets::tcp_nodelay_flags(|local, _| local.port() == port);
+    assert!(!flags.is_empty(), "found no accepted connection");
+    assert!(
+        flags.iter().all(|&on| on),
+        "TCP_NODELAY is off on an accepted connection"
+    );
 }
 
 #[tokio::test]
