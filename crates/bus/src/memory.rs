@@ -14,9 +14,13 @@
 //!   Age is measured with tokio's clock (so `tokio::time::pause` works in tests);
 //!   `published_at` is wall-clock time.
 //! - **De-duplication** remembers each `msg_id` for the stream's
-//!   `duplicate_window`, like JetStream, but at most as many ids as the stream
-//!   may hold messages (at 300,000 events/s a 2 minute window would otherwise
-//!   hold 36 million ids); past that the oldest ids are forgotten first.
+//!   `duplicate_window`, like JetStream, but only while its message is one of
+//!   the last `max_messages` the stream took (at 300,000 events/s a 2 minute
+//!   window would otherwise hold 36 million ids). Ids are kept as 128-bit
+//!   digests in two generations ([`dedupe`]), so memory is at most two
+//!   generations of that many ids.
+//! - **Nothing stored moves**: the log is kept in fixed-size chunks
+//!   ([`chunked`]), so a growing stream never copies itself under its lock.
 //! - **Durable consumers** are remembered by name for the life of the bus (not
 //!   across restarts: nothing here is persisted): position, un-acked deliveries
 //!   and their redelivery deadlines. Handles with the same name share the work.
@@ -38,7 +42,7 @@
 //! Lookup is linear in the number of subscriptions and streams, which is small
 //! in one process (a few per service, one per open browser view).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -52,6 +56,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::subject::{self, validate_pattern, validate_subject};
+use chunked::ChunkedDeque;
+use dedupe::Dedupe;
+
+mod chunked;
+mod dedupe;
 use crate::topology::validate_name;
 use crate::{
     Acker, Bus, BusError, ConnectionState, Consumer, ConsumerSpec, Delivered, Delivery, Headers,
@@ -599,15 +608,12 @@ struct StreamState {
 
 /// The messages of a stream, apart from its consumers so both can be borrowed.
 struct Log {
-    msgs: VecDeque<Stored>,
+    msgs: ChunkedDeque<Stored>,
     /// Sequence of `msgs[0]`; `last_seq + 1` when empty.
     first_seq: u64,
     last_seq: u64,
     bytes: u64,
-    /// Ids are our own services' (`tenant.pbx.epoch.seq`), not attacker
-    /// input, so a fast non-keyed hash is fine here.
-    dedupe: HashMap<String, u64, foldhash::fast::RandomState>,
-    dedupe_order: VecDeque<(Instant, String)>,
+    dedupe: Dedupe,
 }
 
 struct Stored {
@@ -644,18 +650,18 @@ impl MemStream {
             .max_bytes
             .unwrap_or(u64::MAX)
             .min(limits.stream_max_bytes);
+        let dedupe = Dedupe::new(spec.duplicate_window, max_messages, Instant::now());
         MemStream {
             spec,
             max_messages,
             max_bytes,
             state: Mutex::new(StreamState {
                 log: Log {
-                    msgs: VecDeque::new(),
+                    msgs: ChunkedDeque::default(),
                     first_seq: 1,
                     last_seq: 0,
                     bytes: 0,
-                    dedupe: HashMap::default(),
-                    dedupe_order: VecDeque::new(),
+                    dedupe,
                 },
                 durables: HashMap::new(),
             }),
@@ -694,8 +700,7 @@ impl MemStream {
         state.expire(now, self.spec.max_age);
         let msg_id = msg.headers.msg_id().map(str::to_owned);
         if let Some(id) = &msg_id {
-            state.forget_ids(now, self.spec.duplicate_window, self.max_messages);
-            if let Some(&sequence) = state.dedupe.get(id) {
+            if let Some(sequence) = state.dedupe.find(id, now, state.last_seq) {
                 return Ok((
                     PublishAck {
                         stream: self.spec.name.clone(),
@@ -731,8 +736,7 @@ impl MemStream {
             state.pop_oldest();
         }
         if let Some(id) = msg_id {
-            state.dedupe.insert(id.clone(), sequence);
-            state.dedupe_order.push_back((now, id));
+            state.dedupe.remember(&id, sequence, now);
         }
         drop(guard);
         self.tick.send_replace(());
@@ -765,19 +769,6 @@ impl Log {
             .is_some_and(|m| now.saturating_duration_since(m.at) >= max_age)
         {
             self.pop_oldest();
-        }
-    }
-
-    fn forget_ids(&mut self, now: Instant, window: Duration, max_ids: u64) {
-        while let Some((at, _)) = self.dedupe_order.front() {
-            if now.saturating_duration_since(*at) < window
-                && (self.dedupe_order.len() as u64) < max_ids
-            {
-                break;
-            }
-            if let Some((_, id)) = self.dedupe_order.pop_front() {
-                self.dedupe.remove(&id);
-            }
         }
     }
 

@@ -15,18 +15,18 @@
 //! stable for the process's life. `AMIServerID` may also be the PBX id.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::io::Write as _;
 use std::sync::Mutex;
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use futures::StreamExt;
+use futures::{FutureExt, SinkExt, StreamExt};
 use ringside_ami::codec::decode_all;
 use ringside_ami::json::MessageJson;
 use ringside_ami::{Message as AmiMessage, MessageKind};
 use ringside_ami_ingestor::actions::ActionReply;
-use ringside_bus::{PbxId, TenantId};
+use ringside_bus::{Delivered, PbxId, TenantId};
 use serde_json::Value;
 
 use crate::actions::{Sent, ServerRef, Target, headers_from_json, send_action};
@@ -92,16 +92,18 @@ fn message_type(kind: MessageKind) -> u8 {
     }
 }
 
-fn push_json_str(out: &mut String, s: &str) {
-    // serde_json's escaping, without an intermediate Value.
-    match serde_json::to_string(s) {
-        Ok(quoted) => out.push_str(&quoted),
-        Err(_) => out.push_str("\"\""),
-    }
+/// Appends `s` as a JSON string (serde_json's escaping, written in place).
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// The amiws JSON of one message from `headers` (in wire order; `None`
-/// values — colon-less lines — are left out), with repeated names as lists.
+/// values — colon-less lines — are left out), with repeated names as lists
+/// in the place of their first occurrence.
+///
+/// This runs once per relayed AMI message, so it builds the text in one
+/// buffer: no map, no list per header, no intermediate strings.
 fn amiws_json<'a>(
     type_: u8,
     server_id: u64,
@@ -110,56 +112,68 @@ fn amiws_json<'a>(
     output: Option<&str>,
     action_id: Option<&str>,
 ) -> String {
-    // Group by name (case-sensitive as sent), first-seen order.
-    let mut order: Vec<(&str, Vec<&str>)> = Vec::new();
-    for (k, v) in headers {
-        let v = if action_id.is_some() && k.eq_ignore_ascii_case("ActionID") {
-            action_id.unwrap_or(v)
-        } else {
-            v
-        };
-        match order.iter_mut().find(|(name, _)| *name == k) {
-            Some((_, values)) => values.push(v),
-            None => order.push((k, vec![v])),
-        }
-    }
-    let output_lines: Vec<&str> = output.map(|o| o.lines().collect()).unwrap_or_default();
-    let mut out = String::with_capacity(256);
+    let headers: Vec<(&str, &str)> = headers
+        .map(|(k, v)| match action_id {
+            Some(id) if k.eq_ignore_ascii_case("ActionID") => (k, id),
+            _ => (k, v),
+        })
+        .collect();
+    let size: usize = headers.iter().map(|(k, v)| k.len() + v.len() + 8).sum();
+    let mut out = Vec::with_capacity(96 + server_name.len() + size + output.map_or(0, str::len));
     let _ = write!(
         out,
         "{{\"type\":{type_},\"server_id\":{server_id},\"server_name\":"
     );
     push_json_str(&mut out, server_name);
-    out.push_str(",\"ssl\":false,\"data\":{");
+    out.extend_from_slice(b",\"ssl\":false,\"data\":{");
     let mut first = true;
-    let mut field = |out: &mut String, name: &str, values: &[&str]| {
+    let mut field = |out: &mut Vec<u8>, name: &str, values: &mut dyn Iterator<Item = &str>| {
         if !first {
-            out.push(',');
+            out.push(b',');
         }
         first = false;
         push_json_str(out, name);
-        out.push(':');
-        if let [one] = values {
+        out.push(b':');
+        let mut values = values.peekable();
+        let Some(one) = values.next() else {
+            out.extend_from_slice(b"[]");
+            return;
+        };
+        if values.peek().is_none() {
             push_json_str(out, one);
-        } else {
-            out.push('[');
-            for (i, v) in values.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                push_json_str(out, v);
-            }
-            out.push(']');
+            return;
         }
+        out.push(b'[');
+        push_json_str(out, one);
+        for v in values {
+            out.push(b',');
+            push_json_str(out, v);
+        }
+        out.push(b']');
     };
-    for (name, values) in &order {
-        field(&mut out, name, values);
+    // Case-sensitive names as sent, first-seen order.
+    let mut emitted = vec![false; headers.len()];
+    for (i, (name, _)) in headers.iter().enumerate() {
+        if emitted[i] {
+            continue;
+        }
+        let mut same = headers
+            .iter()
+            .enumerate()
+            .skip(i)
+            .filter(|(_, (n, _))| n == name)
+            .map(|(j, (_, v))| {
+                emitted[j] = true;
+                *v
+            });
+        field(&mut out, name, &mut same);
     }
-    if !output_lines.is_empty() {
-        field(&mut out, "Output", &output_lines);
+    if let Some(output) = output.filter(|o| !o.is_empty()) {
+        field(&mut out, "Output", &mut output.lines());
     }
-    out.push_str("}}");
-    out
+    out.extend_from_slice(b"}}");
+    // Every piece above is UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The amiws JSON of a raw frame, or `None` if it is not one AMI message.
@@ -257,14 +271,22 @@ async fn client(state: AppState, header: Result<Option<Principal>, ()>, mut sock
                     let _ = socket.send(error_frame("unavailable", "raw AMI subscription ended")).await;
                     return;
                 };
-                let Some((t, pbx)) = state.subjects.tenant_and_pbx(&frame.subject) else { continue };
-                if t != tenant.as_str() {
-                    continue;
+                // Whatever else is already waiting goes out with it, in one
+                // flush: one write per burst instead of one per message.
+                let mut burst = 0;
+                let mut next = Some(frame);
+                while let Some(frame) = next.take() {
+                    if let Some(json) = relayed(&state, &tenant, &frame)
+                        && socket.feed(Message::Text(json.into())).await.is_err()
+                    {
+                        return;
+                    }
+                    burst += 1;
+                    if burst < MAX_BURST {
+                        next = raw.next().now_or_never().flatten();
+                    }
                 }
-                let id = state.server_ids.id_of(t, pbx);
-                if let Some(json) = raw_frame_json(&frame.payload, id, pbx)
-                    && socket.send(Message::Text(json.into())).await.is_err()
-                {
+                if socket.flush().await.is_err() {
                     return;
                 }
             }
@@ -281,6 +303,20 @@ async fn client(state: AppState, header: Result<Option<Principal>, ()>, mut sock
             },
         }
     }
+}
+
+/// Raw frames sent before one flush at most, so a flood still reaches the
+/// client in bounded pieces.
+const MAX_BURST: usize = 256;
+
+/// The amiws JSON of a raw frame of the client's tenant.
+fn relayed(state: &AppState, tenant: &TenantId, frame: &Delivered) -> Option<String> {
+    let (t, pbx) = state.subjects.tenant_and_pbx(&frame.subject)?;
+    if t != tenant.as_str() {
+        return None;
+    }
+    let id = state.server_ids.id_of(t, pbx);
+    raw_frame_json(&frame.payload, id, pbx)
 }
 
 /// An error answer in amiws form (a `Response: Error`), so amiws clients
