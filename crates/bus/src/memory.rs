@@ -698,18 +698,16 @@ impl MemStream {
         let mut guard = self.lock();
         let state = &mut guard.log;
         state.expire(now, self.spec.max_age);
-        let msg_id = msg.headers.msg_id().map(str::to_owned);
-        if let Some(id) = &msg_id {
-            if let Some(sequence) = state.dedupe.find(id, now, state.last_seq) {
-                return Ok((
-                    PublishAck {
-                        stream: self.spec.name.clone(),
-                        sequence,
-                        duplicate: true,
-                    },
-                    None,
-                ));
-            }
+        let msg_id = msg.headers.msg_id().map(|id| state.dedupe.key(id));
+        if let Some(sequence) = msg_id.and_then(|id| state.dedupe.find(id, now, state.last_seq)) {
+            return Ok((
+                PublishAck {
+                    stream: self.spec.name.clone(),
+                    sequence,
+                    duplicate: true,
+                },
+                None,
+            ));
         }
         let sequence = state.last_seq + 1;
         let published_at = SystemTime::now();
@@ -736,7 +734,7 @@ impl MemStream {
             state.pop_oldest();
         }
         if let Some(id) = msg_id {
-            state.dedupe.remember(&id, sequence, now);
+            state.dedupe.remember(id, sequence, now);
         }
         drop(guard);
         self.tick.send_replace(());

@@ -97,29 +97,28 @@ impl Dedupe {
         }
     }
 
-    fn key(&self, id: &str) -> u128 {
+    /// The digest an id is remembered by.
+    pub(super) fn key(&self, id: &str) -> u128 {
         (u128::from(self.keys.0.hash_one(id)) << 64) | u128::from(self.keys.1.hash_one(id))
     }
 
-    /// The sequence of the message that carried `id`, if it is remembered
+    /// The sequence of the message that carried the id of `key`, if it is remembered
     /// at `now` with `last_seq` the stream's last sequence.
-    pub(super) fn find(&self, id: &str, now: Instant, last_seq: u64) -> Option<u64> {
-        let key = self.key(id);
+    pub(super) fn find(&self, key: u128, now: Instant, last_seq: u64) -> Option<u64> {
         let seen = self.current.get(key).or_else(|| self.previous.get(key))?;
         let recent = now.saturating_duration_since(seen.at) < self.window;
         let among_last = seen.sequence.saturating_add(self.max_ids) > last_seq;
         (recent && among_last).then_some(seen.sequence)
     }
 
-    /// Remembers `id` as carried by the message at `sequence`.
-    pub(super) fn remember(&mut self, id: &str, sequence: u64, now: Instant) {
+    /// Remembers the id of `key` as carried by the message at `sequence`.
+    pub(super) fn remember(&mut self, key: u128, sequence: u64, now: Instant) {
         let full = self.current.len >= self.max_ids;
         if full || now.saturating_duration_since(self.current_since) >= self.window {
             std::mem::swap(&mut self.current, &mut self.previous);
             self.current.clear();
             self.current_since = now;
         }
-        let key = self.key(id);
         self.current.insert(key, Seen { sequence, at: now });
     }
 }
@@ -134,15 +133,27 @@ mod tests {
     fn an_id_is_found_within_the_window_and_forgotten_after_it() {
         let t0 = Instant::now();
         let mut ids = Dedupe::new(WINDOW, 1000, t0);
-        ids.remember("a", 1, t0);
-        assert_eq!(ids.find("a", t0 + Duration::from_secs(119), 1), Some(1));
-        assert_eq!(ids.find("b", t0, 1), None);
+        ids.remember(ids.key("a"), 1, t0);
+        assert_eq!(
+            ids.find(ids.key("a"), t0 + Duration::from_secs(119), 1),
+            Some(1)
+        );
+        assert_eq!(ids.find(ids.key("b"), t0, 1), None);
         // Rotations in between do not shorten or lengthen the window.
-        ids.remember("b", 2, t0 + Duration::from_secs(100));
-        ids.remember("c", 3, t0 + Duration::from_secs(125));
-        assert_eq!(ids.find("a", t0 + Duration::from_secs(120), 3), None);
-        assert_eq!(ids.find("b", t0 + Duration::from_secs(219), 3), Some(2));
-        assert_eq!(ids.find("b", t0 + Duration::from_secs(220), 3), None);
+        ids.remember(ids.key("b"), 2, t0 + Duration::from_secs(100));
+        ids.remember(ids.key("c"), 3, t0 + Duration::from_secs(125));
+        assert_eq!(
+            ids.find(ids.key("a"), t0 + Duration::from_secs(120), 3),
+            None
+        );
+        assert_eq!(
+            ids.find(ids.key("b"), t0 + Duration::from_secs(219), 3),
+            Some(2)
+        );
+        assert_eq!(
+            ids.find(ids.key("b"), t0 + Duration::from_secs(220), 3),
+            None
+        );
     }
 
     #[test]
@@ -150,16 +161,16 @@ mod tests {
         let t0 = Instant::now();
         let mut ids = Dedupe::new(WINDOW, 2, t0);
         for (seq, id) in [(1, "a"), (2, "b"), (3, "c")] {
-            ids.remember(id, seq, t0);
+            ids.remember(ids.key(id), seq, t0);
         }
-        assert_eq!(ids.find("a", t0, 3), None);
-        assert_eq!(ids.find("b", t0, 3), Some(2));
-        assert_eq!(ids.find("c", t0, 3), Some(3));
+        assert_eq!(ids.find(ids.key("a"), t0, 3), None);
+        assert_eq!(ids.find(ids.key("b"), t0, 3), Some(2));
+        assert_eq!(ids.find(ids.key("c"), t0, 3), Some(3));
         // Memory stays bounded: at most two generations of `max_ids`.
         for seq in 4..10_000 {
-            ids.remember(&seq.to_string(), seq, t0);
+            ids.remember(ids.key(&seq.to_string()), seq, t0);
         }
         assert!(ids.current.len + ids.previous.len <= 4);
-        assert_eq!(ids.find("9999", t0, 9999), Some(9999));
+        assert_eq!(ids.find(ids.key("9999"), t0, 9999), Some(9999));
     }
 }
