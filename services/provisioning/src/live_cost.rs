@@ -8,6 +8,12 @@
 //! figure steps up at each increment and ends where the CDR will. A call not
 //! yet answered costs nothing.
 
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -22,6 +28,56 @@ use crate::validate::ValidationError;
 /// Calls priced per request at most: a live view shows one tenant's calls in
 /// progress, and this bounds the work of one request.
 pub const MAX_LIVE_CALLS: usize = 100_000;
+
+/// How long a tenant's tariffs, once read, price live calls. The live view
+/// of calls is read up to thousands of times a second and each answer used
+/// to query every tariff of the tenant; now one query a second does. A
+/// tariff written through this process is seen at once (the cache is
+/// dropped on every tariff change); one written through another process
+/// (a second provisioning or gateway replica) within this time. Rating
+/// itself ([`crate::rating`]) never uses this cache.
+pub const LIVE_TARIFFS_TTL: Duration = Duration::from_secs(1);
+
+/// The tariffs of the tenants whose live calls were priced lately.
+#[derive(Default)]
+pub(crate) struct TariffCache {
+    tenants: Mutex<HashMap<String, (Instant, Arc<Tariffs>)>>,
+    /// Bumped by every change, so a read that started before it cannot
+    /// store what it read afterwards.
+    generation: AtomicU64,
+}
+
+impl TariffCache {
+    /// The tenant's tariffs if read less than [`LIVE_TARIFFS_TTL`] before `now`.
+    fn fresh(&self, tenant: &str, now: Instant) -> Option<Arc<Tariffs>> {
+        let tenants = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
+        let (read_at, tariffs) = tenants.get(tenant)?;
+        (now.saturating_duration_since(*read_at) < LIVE_TARIFFS_TTL).then(|| tariffs.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Keeps `tariffs`, read at `read_at`, unless a change came since
+    /// `generation`.
+    fn store(&self, tenant: &str, tariffs: Arc<Tariffs>, read_at: Instant, generation: u64) {
+        let mut tenants = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
+        if self.generation() != generation {
+            return;
+        }
+        // Stale tenants go, so the map holds only the tenants being watched.
+        tenants.retain(|_, (at, _)| read_at.saturating_duration_since(*at) < LIVE_TARIFFS_TTL);
+        tenants.insert(tenant.to_owned(), (read_at, tariffs));
+    }
+
+    /// Forgets every tenant's tariffs: a tariff changed.
+    pub(crate) fn changed(&self) {
+        let mut tenants = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        tenants.clear();
+    }
+}
 
 /// A call in progress, as the live view knows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,8 +153,8 @@ pub(crate) fn price_at(tariffs: &Tariffs, call: &LiveCall, now_ms: i64) -> LiveC
 
 impl Provisioning {
     /// The price so far of each call in `calls`, in the same order, under the
-    /// tariffs of the actor's tenant (read once per request). Any role may
-    /// read it.
+    /// tariffs of the actor's tenant (read at most once per
+    /// [`LIVE_TARIFFS_TTL`]). Any role may read it.
     ///
     /// # Errors
     /// `Validation` for more than [`MAX_LIVE_CALLS`] calls; `Forbidden` for
@@ -106,7 +162,7 @@ impl Provisioning {
     pub async fn live_cost(
         &self,
         actor: &Actor,
-        calls: &[LiveCall],
+        calls: &[impl Borrow<LiveCall>],
         now_ms: i64,
     ) -> Result<Vec<LiveCost>, Error> {
         let tenant = ringside_bus::TenantId::new(actor.tenant.as_str())
@@ -122,17 +178,30 @@ impl Provisioning {
         if calls.is_empty() {
             return Ok(Vec::new());
         }
+        let tariffs = self.live_tariffs(tenant.as_str()).await?;
+        Ok(calls
+            .iter()
+            .map(|call| price_at(&tariffs, call.borrow(), now_ms))
+            .collect())
+    }
+
+    /// The tenant's tariffs for live prices, from the cache while fresh.
+    async fn live_tariffs(&self, tenant: &str) -> Result<Arc<Tariffs>, Error> {
+        let now = Instant::now();
+        if let Some(tariffs) = self.live_tariffs.fresh(tenant, now) {
+            return Ok(tariffs);
+        }
+        let generation = self.live_tariffs.generation();
         let rows = self
             .store
             .db
             .exec()
-            .fetch_all(TARIFFS_SQL, args![tenant.as_str()])
+            .fetch_all(TARIFFS_SQL, args![tenant])
             .await?;
-        let tariffs = Tariffs::from_rows(&rows)?;
-        Ok(calls
-            .iter()
-            .map(|call| price_at(&tariffs, call, now_ms))
-            .collect())
+        let tariffs = Arc::new(Tariffs::from_rows(&rows)?);
+        self.live_tariffs
+            .store(tenant, tariffs.clone(), now, generation);
+        Ok(tariffs)
     }
 }
 
@@ -243,5 +312,25 @@ mod tests {
         assert_eq!((france.price_so_far, france.tariff_id), (Money::ZERO, None));
         let empty = price_at(&t, &call("", Some(0)), 600_000);
         assert_eq!(empty.tariff_id, None);
+    }
+
+    #[test]
+    fn cached_tariffs_expire_and_a_read_from_before_a_change_is_not_kept() {
+        let cache = TariffCache::default();
+        let t0 = Instant::now();
+        let generation = cache.generation();
+        cache.store("acme", Arc::new(tariffs()), t0, generation);
+        assert!(cache.fresh("acme", t0 + LIVE_TARIFFS_TTL / 2).is_some());
+        assert!(cache.fresh("acme", t0 + LIVE_TARIFFS_TTL).is_none());
+        assert!(cache.fresh("other", t0).is_none());
+        // A change drops what is kept, and a read that began before it
+        // (it may hold the old tariffs) is not kept either.
+        let before_change = cache.generation();
+        cache.changed();
+        assert!(cache.fresh("acme", t0).is_none());
+        cache.store("acme", Arc::new(tariffs()), t0, before_change);
+        assert!(cache.fresh("acme", t0).is_none());
+        cache.store("acme", Arc::new(tariffs()), t0, cache.generation());
+        assert!(cache.fresh("acme", t0).is_some());
     }
 }

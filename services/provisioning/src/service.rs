@@ -110,6 +110,8 @@ pub struct Provisioning {
     /// A real argon2 hash that `authenticate` verifies against for unknown
     /// users, so that "no such user" costs the same as "wrong password".
     dummy_hash: String,
+    /// Tariffs that price live calls (dropped on every tariff change).
+    pub(crate) live_tariffs: crate::live_cost::TariffCache,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -218,6 +220,7 @@ impl Provisioning {
             topology,
             registry,
             dummy_hash,
+            live_tariffs: crate::live_cost::TariffCache::default(),
         };
         service.sync_pbx_registry().await?;
         Ok(service)
@@ -330,6 +333,9 @@ impl Provisioning {
         let at_ms = now_ms();
         Provisioning::audit(&mut tx, actor, event_id, at_ms, &change).await?;
         tx.commit().await?;
+        if change.entity == <crate::model::Tariff as Entity>::KIND {
+            self.live_tariffs.changed();
+        }
         self.publish(actor, event_id, at_ms, change).await;
         Ok(())
     }

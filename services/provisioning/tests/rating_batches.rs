@@ -7,7 +7,7 @@ mod support;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use ringside_provisioning::live_cost::{LiveCall, MAX_LIVE_CALLS};
+use ringside_provisioning::live_cost::{LiveCall, LiveCost, MAX_LIVE_CALLS};
 use ringside_provisioning::rating::RateStep;
 use ringside_provisioning::*;
 use support::{Env, actor, admin};
@@ -382,7 +382,13 @@ async fn live_cost_prices_calls_in_progress_by_tenant(env: Env) {
             .iter()
             .all(|c| c.price_so_far == Money::ZERO && c.tariff_id.is_none())
     );
-    assert!(env.svc.live_cost(&a, &[], T0).await.unwrap().is_empty());
+    assert!(
+        env.svc
+            .live_cost(&a, &[] as &[LiveCall], T0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Bad input: too many calls; an actor without a valid tenant.
     let many = vec![live("x", "+4930", Some(T0)); MAX_LIVE_CALLS + 1];
     let err = env.svc.live_cost(&a, &many, T0).await.unwrap_err();
@@ -396,6 +402,34 @@ async fn live_cost_prices_calls_in_progress_by_tenant(env: Env) {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
+    env.cleanup().await;
+}
+
+/// Live prices reuse a tenant's tariffs for a second, but a tariff changed
+/// through the service prices the next answer: the cache is dropped.
+async fn live_cost_follows_a_tariff_change_at_once(env: Env) {
+    let a = admin(&env.tenant_a);
+    let berlin = env
+        .svc
+        .create_tariff(&a, tariff("4930", "0.06", "30/6", "0.01"))
+        .await
+        .unwrap();
+    let calls = [live("answered", "+49301234", Some(T0))];
+    let price = |costs: Vec<LiveCost>| costs[0].currency_units.clone();
+    let first = env.svc.live_cost(&a, &calls, T0 + 31_000).await.unwrap();
+    assert_eq!(price(first), "0.046000");
+    env.svc
+        .update_tariff(&a, berlin.id, tariff("4930", "0.12", "30/6", "0.01"))
+        .await
+        .unwrap();
+    let updated = env.svc.live_cost(&a, &calls, T0 + 31_000).await.unwrap();
+    assert_eq!(price(updated), "0.082000");
+    env.svc.delete_tariff(&a, berlin.id).await.unwrap();
+    let deleted = env.svc.live_cost(&a, &calls, T0 + 31_000).await.unwrap();
+    assert_eq!(
+        (price(deleted.clone()), deleted[0].tariff_id),
+        ("0.000000".to_owned(), None)
+    );
     env.cleanup().await;
 }
 
@@ -425,4 +459,5 @@ on_both_stores!(
     the_rater_rates_what_is_available_in_batches,
     the_csv_export_pages_by_key,
     live_cost_prices_calls_in_progress_by_tenant,
+    live_cost_follows_a_tariff_change_at_once,
 );
