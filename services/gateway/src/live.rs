@@ -4,14 +4,18 @@
 //! snapshot (request/reply on `<root>.<tenant>.state.snapshot`, see
 //! docs/live-views.md). Live calls are priced under the tenant's tariffs.
 
+use std::borrow::Borrow;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use ringside_bus::{Bus, BusError, Outgoing, PbxId, Subjects, TenantId};
-use ringside_provisioning::live_cost::LiveCall;
+use ringside_provisioning::live_cost::{LiveCall, LiveCost};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -19,6 +23,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{Auth, Principal, Role};
 use crate::error::ApiError;
 use crate::error::extract::{Path, Query};
+use crate::replica::Entry;
 use crate::state::AppState;
 
 /// The views of a snapshot, in the order the UI shows them.
@@ -154,36 +159,76 @@ pub struct LiveList {
 /// `"0.000000"`. Left out when the gateway has no provisioning store, and
 /// when it cannot be read (logged): the live view still answers.
 async fn price_calls(state: &AppState, who: &Principal, tenant: &TenantId, items: &mut [Value]) {
-    let Some(provisioning) = &state.provisioning else {
+    let calls: Vec<LiveCall> = items.iter().map(live_call).collect();
+    let Some(costs) = live_costs(state, who, tenant, &calls).await else {
         return;
     };
-    let Ok(actor) = crate::admin::actor(who, Some(tenant.as_str())) else {
-        return;
-    };
-    let calls: Vec<LiveCall> = items
-        .iter()
-        .map(|call| LiveCall {
-            id: call["id"].as_str().unwrap_or_default().to_owned(),
-            pbx: call["pbx"].as_str().unwrap_or_default().to_owned(),
-            to: call["to"].as_str().unwrap_or_default().to_owned(),
-            answer_ms: call["answer_ms"].as_i64(),
-            trunk: call["trunk"].as_str().unwrap_or_default().to_owned(),
-        })
-        .collect();
-    match provisioning
-        .live_cost(&actor, &calls, crate::now_ms())
-        .await
-    {
-        Ok(costs) => {
-            for (call, cost) in items.iter_mut().zip(costs) {
-                if let Some(call) = call.as_object_mut() {
-                    call.insert("price_so_far".into(), Value::String(cost.currency_units));
-                    call.insert("billed_seconds".into(), Value::from(cost.billed_seconds));
-                }
-            }
+    for (call, cost) in items.iter_mut().zip(costs) {
+        if let Some(call) = call.as_object_mut() {
+            call.insert("price_so_far".into(), Value::String(cost.currency_units));
+            call.insert("billed_seconds".into(), Value::from(cost.billed_seconds));
         }
-        Err(e) => tracing::warn!(error = %e, "live calls not priced"),
     }
+}
+
+/// The prices of `calls`, or `None` when they cannot be priced (see
+/// [`price_calls`]).
+async fn live_costs(
+    state: &AppState,
+    who: &Principal,
+    tenant: &TenantId,
+    calls: &[impl Borrow<LiveCall>],
+) -> Option<Vec<LiveCost>> {
+    let provisioning = state.provisioning.as_ref()?;
+    let actor = crate::admin::actor(who, Some(tenant.as_str())).ok()?;
+    provisioning
+        .live_cost(&actor, calls, crate::now_ms())
+        .await
+        .map_err(|e| tracing::warn!(error = %e, "live calls not priced"))
+        .ok()
+}
+
+/// What pricing needs of a call of the live view.
+pub(crate) fn live_call(call: &Value) -> LiveCall {
+    let text = |name: &str| call[name].as_str().unwrap_or_default().to_owned();
+    LiveCall {
+        id: text("id"),
+        pbx: text("pbx"),
+        to: text("to"),
+        answer_ms: call["answer_ms"].as_i64(),
+        trunk: text("trunk"),
+    }
+}
+
+/// The `LiveList` answer of replicated entries, written as text: each
+/// entry's JSON as kept, a call's with its price added before the closing
+/// brace.
+fn replicated_answer(seq: u64, entries: &[Arc<Entry>], costs: Option<&[LiveCost]>) -> Response {
+    let size: usize = entries.iter().map(|e| e.json.len() + 64).sum();
+    let mut body = String::with_capacity(32 + size);
+    let _ = write!(body, "{{\"seq\":{seq},\"items\":[");
+    for (i, entry) in entries.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        match (costs.and_then(|c| c.get(i)), entry.json.strip_suffix('}')) {
+            (Some(cost), Some(open)) => {
+                body.push_str(open);
+                if open.len() > 1 {
+                    body.push(',');
+                }
+                // Six decimals and an integer: nothing to escape.
+                let _ = write!(
+                    body,
+                    "\"price_so_far\":\"{}\",\"billed_seconds\":{}}}",
+                    cost.currency_units, cost.billed_seconds
+                );
+            }
+            _ => body.push_str(&entry.json),
+        }
+    }
+    body.push_str("]}");
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// Checks an optional PBX id.
@@ -221,7 +266,7 @@ pub async fn live_view(
     auth: Auth,
     Path(view): Path<String>,
     Query(query): Query<LiveQuery>,
-) -> Result<Json<LiveList>, ApiError> {
+) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
     if !VIEWS.contains(&view.as_str()) {
         return Err(ApiError::not_found(format!("no live view {view:?}")));
@@ -238,14 +283,16 @@ pub async fn live_view(
                 .read(&state, &tenant, &view, pbx.as_ref().map(PbxId::as_str))
         })
         .flatten();
-    if let Some((seq, mut items)) = replicated {
-        if view == "calls" {
-            price_calls(&state, &auth.0, &tenant, &mut items).await;
-        }
-        return Ok(Json(LiveList {
-            seq: Some(seq),
-            items,
-        }));
+    if let Some((seq, entries)) = replicated {
+        let costs = if view == "calls" {
+            let calls: Vec<&LiveCall> = entries.iter().filter_map(|e| e.call.as_ref()).collect();
+            live_costs(&state, &auth.0, &tenant, &calls)
+                .await
+                .filter(|c| c.len() == entries.len())
+        } else {
+            None
+        };
+        return Ok(replicated_answer(seq, &entries, costs.as_deref()));
     }
     let snapshot = fetch_snapshot(
         &state.bus,
@@ -277,5 +324,6 @@ pub async fn live_view(
     Ok(Json(LiveList {
         seq: snapshot.seq,
         items,
-    }))
+    })
+    .into_response())
 }
