@@ -327,3 +327,60 @@ pub async fn live_view(
     })
     .into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringside_provisioning::money::Money;
+    use serde_json::json;
+
+    fn entry(value: Value) -> Arc<Entry> {
+        Arc::new(Entry {
+            json: value.to_string().into_boxed_str(),
+            call: Some(live_call(&value)),
+        })
+    }
+
+    fn cost(id: &str, units: &str, billed_seconds: i64) -> LiveCost {
+        LiveCost {
+            id: id.to_owned(),
+            price_so_far: Money::parse(units).unwrap(),
+            currency_units: units.to_owned(),
+            billed_seconds,
+            tariff_id: None,
+        }
+    }
+
+    async fn body_of(response: Response) -> Value {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_replicated_answer_is_the_entries_with_each_calls_price_added() {
+        let entries = [
+            entry(json!({"id": "a", "to": "+4930 \"1\"", "answer_ms": 5})),
+            entry(json!({})),
+        ];
+        let costs = [cost("a", "0.046000", 36), cost("", "0.000000", 0)];
+        let body = body_of(replicated_answer(7, &entries, Some(&costs))).await;
+        assert_eq!(
+            body,
+            json!({"seq": 7, "items": [
+                {"id": "a", "to": "+4930 \"1\"", "answer_ms": 5,
+                 "price_so_far": "0.046000", "billed_seconds": 36},
+                {"price_so_far": "0.000000", "billed_seconds": 0},
+            ]})
+        );
+        // Unpriced (another view, or pricing unavailable): as kept.
+        let body = body_of(replicated_answer(8, &entries, None)).await;
+        assert_eq!(
+            body,
+            json!({"seq": 8, "items": [{"id": "a", "to": "+4930 \"1\"", "answer_ms": 5}, {}]})
+        );
+        let body = body_of(replicated_answer(9, &[], None)).await;
+        assert_eq!(body, json!({"seq": 9, "items": []}));
+    }
+}
