@@ -9,7 +9,6 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -153,26 +152,11 @@ pub struct LiveList {
     pub items: Vec<Value>,
 }
 
-/// Adds to each call in progress its price so far under the tenant's
-/// tariffs: `price_so_far` (currency units as text, never a float) and
+/// The price so far of each call in progress under the tenant's tariffs,
+/// answered as `price_so_far` (currency units as text, never a float) and
 /// `billed_seconds`; a call that is not answered or matches no tariff gets
-/// `"0.000000"`. Left out when the gateway has no provisioning store, and
-/// when it cannot be read (logged): the live view still answers.
-async fn price_calls(state: &AppState, who: &Principal, tenant: &TenantId, items: &mut [Value]) {
-    let calls: Vec<LiveCall> = items.iter().map(live_call).collect();
-    let Some(costs) = live_costs(state, who, tenant, &calls).await else {
-        return;
-    };
-    for (call, cost) in items.iter_mut().zip(costs) {
-        if let Some(call) = call.as_object_mut() {
-            call.insert("price_so_far".into(), Value::String(cost.currency_units));
-            call.insert("billed_seconds".into(), Value::from(cost.billed_seconds));
-        }
-    }
-}
-
-/// The prices of `calls`, or `None` when they cannot be priced (see
-/// [`price_calls`]).
+/// `"0.000000"`. `None` when the gateway has no provisioning store, and
+/// when it cannot be read (logged): the live view still answers, unpriced.
 async fn live_costs(
     state: &AppState,
     who: &Principal,
@@ -200,13 +184,17 @@ pub(crate) fn live_call(call: &Value) -> LiveCall {
     }
 }
 
-/// The `LiveList` answer of replicated entries, written as text: each
-/// entry's JSON as kept, a call's with its price added before the closing
-/// brace.
-fn replicated_answer(seq: u64, entries: &[Arc<Entry>], costs: Option<&[LiveCost]>) -> Response {
+/// The `LiveList` answer, written as text: each entry's JSON as kept, a
+/// call's with its price added before the closing brace.
+fn answer(seq: Option<u64>, entries: &[Arc<Entry>], costs: Option<&[LiveCost]>) -> Response {
     let size: usize = entries.iter().map(|e| e.json.len() + 64).sum();
     let mut body = String::with_capacity(32 + size);
-    let _ = write!(body, "{{\"seq\":{seq},\"items\":[");
+    match seq {
+        Some(seq) => {
+            let _ = write!(body, "{{\"seq\":{seq},\"items\":[");
+        }
+        None => body.push_str("{\"seq\":null,\"items\":["),
+    }
     for (i, entry) in entries.iter().enumerate() {
         if i > 0 {
             body.push(',');
@@ -283,49 +271,46 @@ pub async fn live_view(
                 .read(&state, &tenant, &view, pbx.as_ref().map(PbxId::as_str))
         })
         .flatten();
-    if let Some((seq, entries)) = replicated {
-        let costs = if view == "calls" {
-            let calls: Vec<&LiveCall> = entries.iter().filter_map(|e| e.call.as_ref()).collect();
-            live_costs(&state, &auth.0, &tenant, &calls)
-                .await
-                .filter(|c| c.len() == entries.len())
-        } else {
-            None
-        };
-        return Ok(replicated_answer(seq, &entries, costs.as_deref()));
-    }
-    let snapshot = fetch_snapshot(
-        &state.bus,
-        &state.subjects,
-        &tenant,
-        &SnapshotRequest {
-            pbx: pbx.map(|p| p.to_string()),
-            at_ms: query.at,
-        },
-        state.settings.request_timeout,
-    )
-    .await?;
-    // Defence in depth: whatever the state service answers, only entries of
-    // the asked tenant leave the gateway.
-    let mut items: Vec<Value> = snapshot
-        .view(&view)
-        .iter()
-        .filter(|entry| {
-            entry
-                .get("tenant")
-                .and_then(Value::as_str)
-                .is_none_or(|t| t == tenant.as_str())
-        })
-        .cloned()
-        .collect();
-    if view == "calls" && query.at.is_none() {
-        price_calls(&state, &auth.0, &tenant, &mut items).await;
-    }
-    Ok(Json(LiveList {
-        seq: snapshot.seq,
-        items,
-    })
-    .into_response())
+    let (seq, entries) = match replicated {
+        Some((seq, entries)) => (Some(seq), entries),
+        None => {
+            let snapshot = fetch_snapshot(
+                &state.bus,
+                &state.subjects,
+                &tenant,
+                &SnapshotRequest {
+                    pbx: pbx.map(|p| p.to_string()),
+                    at_ms: query.at,
+                },
+                state.settings.request_timeout,
+            )
+            .await?;
+            // Defence in depth: whatever the state service answers, only
+            // entries of the asked tenant leave the gateway.
+            let entries = snapshot
+                .view(&view)
+                .iter()
+                .filter(|entry| {
+                    entry
+                        .get("tenant")
+                        .and_then(Value::as_str)
+                        .is_none_or(|t| t == tenant.as_str())
+                })
+                .map(|entry| Entry::new(&view, entry))
+                .collect();
+            (snapshot.seq, entries)
+        }
+    };
+    // Time travel shows the past as it was: no price of "now".
+    let costs = if view == "calls" && query.at.is_none() {
+        let calls: Vec<&LiveCall> = entries.iter().filter_map(|e| e.call.as_ref()).collect();
+        live_costs(&state, &auth.0, &tenant, &calls)
+            .await
+            .filter(|c| c.len() == entries.len())
+    } else {
+        None
+    };
+    Ok(answer(seq, &entries, costs.as_deref()))
 }
 
 #[cfg(test)]
@@ -365,7 +350,7 @@ mod tests {
             entry(json!({})),
         ];
         let costs = [cost("a", "0.046000", 36), cost("", "0.000000", 0)];
-        let body = body_of(replicated_answer(7, &entries, Some(&costs))).await;
+        let body = body_of(answer(Some(7), &entries, Some(&costs))).await;
         assert_eq!(
             body,
             json!({"seq": 7, "items": [
@@ -375,12 +360,12 @@ mod tests {
             ]})
         );
         // Unpriced (another view, or pricing unavailable): as kept.
-        let body = body_of(replicated_answer(8, &entries, None)).await;
+        let body = body_of(answer(None, &entries, None)).await;
         assert_eq!(
             body,
-            json!({"seq": 8, "items": [{"id": "a", "to": "+4930 \"1\"", "answer_ms": 5}, {}]})
+            json!({"seq": null, "items": [{"id": "a", "to": "+4930 \"1\"", "answer_ms": 5}, {}]})
         );
-        let body = body_of(replicated_answer(9, &[], None)).await;
+        let body = body_of(answer(Some(9), &[], None)).await;
         assert_eq!(body, json!({"seq": 9, "items": []}));
     }
 }

@@ -51,7 +51,8 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn new(view: &str, value: &Value) -> Arc<Entry> {
+    /// The entry of `view` holding `value`.
+    pub(crate) fn new(view: &str, value: &Value) -> Arc<Entry> {
         Arc::new(Entry {
             json: value.to_string().into_boxed_str(),
             call: (view == "calls").then(|| live_call(value)),
