@@ -7,8 +7,10 @@
 //! * [`NatsServer`]: a private nats-server on a free port, for tests that
 //!   stop and restart the server.
 //! * [`sockets`]: socket options of this process's own connections.
+//! * [`cpu`]: CPU time of this process and its named threads (benchmarks).
 
 pub mod corpus;
+pub mod cpu;
 mod nats_server;
 pub mod sockets;
 mod test_bus;
