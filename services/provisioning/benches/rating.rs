@@ -244,7 +244,7 @@ fn main() {
         bench("sqlite", Env::sqlite().await, n_sqlite).await;
         // SQLite leaves a few hundred MB of dirty pages (its file and WAL)
         // that the kernel writes back while PostgreSQL is being measured:
-        // on a two-core machine that took PostgreSQL from ~24k to ~17k
+        // on a two-core machine that took PostgreSQL from 21–24k to 17–18k
         // records/s. Flush them first, so each figure is its own.
         let _ = std::process::Command::new("sync").status();
         bench("postgres", Env::postgres().await, n).await;
