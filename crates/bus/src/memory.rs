@@ -56,17 +56,17 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::subject::{self, validate_pattern, validate_subject};
-use chunked::ChunkedDeque;
-use dedupe::Dedupe;
-
-mod chunked;
-mod dedupe;
 use crate::topology::validate_name;
 use crate::{
     Acker, Bus, BusError, ConnectionState, Consumer, ConsumerSpec, Delivered, Delivery, Headers,
     Kv, KvChange, KvConfig, KvEntry, Outgoing, PublishAck, ReadSpec, Request, Responder,
     StartPosition, StreamSpec, Topology, validate_key, validate_key_pattern,
 };
+use chunked::ChunkedDeque;
+use dedupe::Dedupe;
+
+mod chunked;
+mod dedupe;
 
 /// Memory bounds of an [`InProcessBus`] (see the module docs).
 #[derive(Clone, Debug, PartialEq, Eq)]

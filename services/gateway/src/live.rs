@@ -320,10 +320,7 @@ mod tests {
     use serde_json::json;
 
     fn entry(value: Value) -> Arc<Entry> {
-        Arc::new(Entry {
-            json: value.to_string().into_boxed_str(),
-            call: Some(live_call(&value)),
-        })
+        Entry::new("calls", &value)
     }
 
     fn cost(id: &str, units: &str, billed_seconds: i64) -> LiveCost {

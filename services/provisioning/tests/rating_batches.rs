@@ -44,6 +44,15 @@ fn tariff(pattern: &str, price: &str, increment: &str, fee: &str) -> TariffInput
     .unwrap()
 }
 
+/// Berlin (4930) at 0.06 a minute, 30/6 increments, 0.01 to connect: the
+/// tariff these tests price by.
+async fn berlin_tariff(env: &Env, a: &Actor) -> Tariff {
+    env.svc
+        .create_tariff(a, tariff("4930", "0.06", "30/6", "0.01"))
+        .await
+        .unwrap()
+}
+
 fn gateway(name: &str) -> GatewayInput {
     serde_json::from_value(serde_json::json!({ "name": name, "ip_address": "192.0.2.1" })).unwrap()
 }
@@ -60,11 +69,7 @@ fn stored(results: &[Result<Rated, ValidationError>]) -> usize {
 /// survives the trip through the database, DIDs and gateways included.
 async fn large_batches_rate_once_and_keep_every_field(env: Env) {
     let a = admin(&env.tenant_a);
-    let berlin = env
-        .svc
-        .create_tariff(&a, tariff("4930", "0.06", "30/6", "0.01"))
-        .await
-        .unwrap();
+    let berlin = berlin_tariff(&env, &a).await;
     let gw = env.svc.create_gateway(&a, gateway("gw1")).await.unwrap();
     let customer = env
         .svc
@@ -341,11 +346,7 @@ fn live(id: &str, to: &str, answer_ms: Option<i64>) -> LiveCall {
 /// Live cost uses the caller's tenant's tariffs, and only those.
 async fn live_cost_prices_calls_in_progress_by_tenant(env: Env) {
     let a = admin(&env.tenant_a);
-    let berlin = env
-        .svc
-        .create_tariff(&a, tariff("4930", "0.06", "30/6", "0.01"))
-        .await
-        .unwrap();
+    let berlin = berlin_tariff(&env, &a).await;
     let calls = vec![
         live("answered", "+49301234", Some(T0)),
         live("ringing", "+49301234", None),
@@ -409,11 +410,7 @@ async fn live_cost_prices_calls_in_progress_by_tenant(env: Env) {
 /// through the service prices the next answer: the cache is dropped.
 async fn live_cost_follows_a_tariff_change_at_once(env: Env) {
     let a = admin(&env.tenant_a);
-    let berlin = env
-        .svc
-        .create_tariff(&a, tariff("4930", "0.06", "30/6", "0.01"))
-        .await
-        .unwrap();
+    let berlin = berlin_tariff(&env, &a).await;
     let calls = [live("answered", "+49301234", Some(T0))];
     let price = |costs: Vec<LiveCost>| costs[0].currency_units.clone();
     let first = env.svc.live_cost(&a, &calls, T0 + 31_000).await.unwrap();
