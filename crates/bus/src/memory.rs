@@ -64,9 +64,11 @@ use crate::{
 };
 use chunked::ChunkedDeque;
 use dedupe::Dedupe;
+use routes::{Route, Routes};
 
 mod chunked;
 mod dedupe;
+mod routes;
 
 /// Memory bounds of an [`InProcessBus`] (see the module docs).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,6 +105,7 @@ pub fn in_process(topology: &Topology, limits: InProcessLimits) -> Result<InProc
     let dropped = Arc::new(AtomicU64::new(0));
     let core = Arc::new(Core {
         subs: RwLock::new(Vec::new()),
+        generation: AtomicU64::new(1),
         next_id: AtomicU64::new(1),
         replies: Mutex::new(HashMap::new()),
         dropped: dropped.clone(),
@@ -119,6 +122,7 @@ pub fn in_process(topology: &Topology, limits: InProcessLimits) -> Result<InProc
         inner: Arc::new(Inner {
             core,
             streams,
+            routes: Routes::default(),
             buckets: Mutex::new(HashMap::new()),
             limits,
             dropped,
@@ -136,6 +140,7 @@ pub struct InProcessBus {
 struct Inner {
     core: Arc<Core>,
     streams: Vec<Arc<MemStream>>,
+    routes: Routes,
     buckets: Mutex<HashMap<String, Arc<MemBucket>>>,
     limits: InProcessLimits,
     dropped: Arc<AtomicU64>,
@@ -176,6 +181,22 @@ impl InProcessBus {
         })
     }
 
+    /// The route of `subject` (validated, its stream found once).
+    fn route(&self, subject: &str) -> Result<Arc<Route>, BusError> {
+        self.inner.routes.get(subject, |subject| {
+            self.inner
+                .streams
+                .iter()
+                .position(|s| s.spec.captures(subject))
+        })
+    }
+
+    /// Whether a core subscription wants messages on `route`.
+    fn wanted(&self, route: &Route) -> bool {
+        let core = &self.inner.core;
+        route.wants(core.generation(), || core.wants(&route.subject))
+    }
+
     fn stream(&self, name: &str) -> Result<Arc<MemStream>, BusError> {
         self.inner
             .streams
@@ -206,17 +227,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[async_trait]
 impl Bus for InProcessBus {
     async fn publish(&self, subject: &str, msg: Outgoing) -> Result<PublishAck, BusError> {
-        validate_subject(subject)?;
-        let stream = self
-            .inner
-            .streams
-            .iter()
-            .find(|s| s.spec.captures(subject))
+        let route = self.route(subject)?;
+        let stream = route
+            .stream
+            .map(|i| &self.inner.streams[i])
             .ok_or_else(|| BusError::NoStream {
                 subject: subject.to_owned(),
             })?;
         // Copy for core subscribers only when one of them wants this subject.
-        let (ack, delivered) = stream.append(subject, msg, self.inner.core.wants(subject))?;
+        let (ack, delivered) = stream.append(&route.subject, msg, self.wanted(&route))?;
         if let Some(delivered) = delivered {
             self.inner.core.publish(subject, delivered, None);
         }
@@ -234,11 +253,11 @@ impl Bus for InProcessBus {
     }
 
     async fn publish_core(&self, subject: &str, msg: Outgoing) -> Result<(), BusError> {
-        validate_subject(subject)?;
+        let route = self.route(subject)?;
         // As in NATS, a stream captures every message on its subjects, however it
         // was published; only nobody waits for the ack.
-        if let Some(stream) = self.inner.streams.iter().find(|s| s.spec.captures(subject)) {
-            match stream.append(subject, msg.clone(), self.inner.core.wants(subject)) {
+        if let Some(stream) = route.stream.map(|i| &self.inner.streams[i]) {
+            match stream.append(&route.subject, msg.clone(), self.wanted(&route)) {
                 Ok((_, Some(delivered))) => {
                     self.inner.core.publish(subject, delivered, None);
                 }
@@ -409,6 +428,9 @@ fn core_delivered(subject: &str, msg: Outgoing) -> Delivered {
 
 pub(crate) struct Core {
     subs: RwLock<Vec<Arc<Sub>>>,
+    /// Bumped whenever `subs` changes, so a [`Route`]'s cached answer to
+    /// [`Core::wants`] is known to be stale (starts at 1).
+    generation: AtomicU64,
     next_id: AtomicU64,
     /// Requests waiting for their first reply, by request id.
     replies: Mutex<HashMap<u64, oneshot::Sender<Delivered>>>,
@@ -438,16 +460,19 @@ impl Core {
     ) -> (mpsc::Receiver<CoreItem>, SubGuard) {
         let (tx, rx) = mpsc::channel(self.buffer);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.subs
+        let mut subs = self
+            .subs
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(Arc::new(Sub {
-                id,
-                pattern: pattern.into(),
-                queue: queue.map(Into::into),
-                tx,
-                dropped: AtomicU64::new(0),
-            }));
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        subs.push(Arc::new(Sub {
+            id,
+            pattern: pattern.into(),
+            queue: queue.map(Into::into),
+            tx,
+            dropped: AtomicU64::new(0),
+        }));
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        drop(subs);
         (
             rx,
             SubGuard {
@@ -455,6 +480,11 @@ impl Core {
                 id,
             },
         )
+    }
+
+    /// The current subscription generation (see [`Route::wants`]).
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Whether any subscription matches `subject`.
@@ -545,11 +575,13 @@ struct SubGuard {
 
 impl Drop for SubGuard {
     fn drop(&mut self) {
-        self.core
+        let mut subs = self
+            .core
             .subs
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|s| s.id != self.id);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        subs.retain(|s| s.id != self.id);
+        self.core.generation.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -617,7 +649,8 @@ struct Log {
 }
 
 struct Stored {
-    subject: Box<str>,
+    /// Shared with the subject's [`Route`] and every message on it.
+    subject: Arc<str>,
     payload: Bytes,
     headers: Headers,
     published_at: SystemTime,
@@ -677,7 +710,7 @@ impl MemStream {
     /// duplicate, the copy core subscribers should see.
     fn append(
         &self,
-        subject: &str,
+        subject: &Arc<str>,
         msg: Outgoing,
         want_copy: bool,
     ) -> Result<(PublishAck, Option<Delivered>), BusError> {
@@ -714,14 +747,14 @@ impl MemStream {
         // The copy for core subscribers; skipped (no allocation) when nobody
         // subscribes, the common case on the hot ingest path.
         let delivered = want_copy.then(|| Delivered {
-            subject: subject.to_owned(),
+            subject: subject.to_string(),
             payload: msg.payload.clone(),
             headers: msg.headers.clone(),
             stream_sequence: None,
             published_at: None,
         });
         state.msgs.push_back(Stored {
-            subject: subject.into(),
+            subject: subject.clone(),
             payload: msg.payload,
             headers: msg.headers,
             published_at,
@@ -1276,6 +1309,36 @@ mod tests {
         assert_eq!(bus.dropped_messages(), 3);
         assert_eq!(sub.next().await.unwrap().payload, Bytes::from(vec![0u8]));
         assert_eq!(sub.next().await.unwrap().payload, Bytes::from(vec![1u8]));
+    }
+
+    /// A subject's route remembers whether anyone subscribes; a subscription
+    /// made or dropped later must still be seen at once.
+    #[tokio::test]
+    async fn subscriptions_made_and_dropped_after_a_subject_was_routed_are_seen() {
+        let (bus, topology) = bus(InProcessLimits::default());
+        let subject = ev(&topology);
+        bus.publish(&subject, Outgoing::new("before"))
+            .await
+            .unwrap();
+        let mut sub = bus.subscribe(&subject).await.unwrap();
+        bus.publish(&subject, Outgoing::new("during"))
+            .await
+            .unwrap();
+        let during = tokio::time::timeout(Duration::from_secs(5), sub.next()).await;
+        let during = during.expect("a new subscription gets the next message");
+        assert_eq!(during.unwrap().payload, Bytes::from("during"));
+        drop(sub);
+        let mut other = bus.subscribe("views.>").await.unwrap();
+        bus.publish(&subject, Outgoing::new("after")).await.unwrap();
+        bus.publish_core("views.a", Outgoing::new("core"))
+            .await
+            .unwrap();
+        assert_eq!(other.next().await.unwrap().payload, Bytes::from("core"));
+        assert_eq!(bus.dropped_messages(), 0);
+        let stats = bus
+            .stream_stats(&topology.stream_name(StreamRole::Events))
+            .unwrap();
+        assert_eq!(stats.messages, 3, "every publish stored");
     }
 
     #[tokio::test(start_paused = true)]
