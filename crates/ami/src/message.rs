@@ -56,16 +56,27 @@ impl MessageKind {
     }
 }
 
+/// What classification learns about a message besides its kind: where its
+/// name and its ActionID are. Every consumer asks for both (the client to
+/// route answers, the ingestor to tell resync entries from live events, the
+/// normalizer for the name); looked up by key each time they were 3% of the
+/// ingestor's CPU time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Known {
+    /// The value span of `Event:` (events) or `Response:` (answers).
+    name: Option<(u32, u32)>,
+    action_id: Option<(u32, u32)>,
+}
+
 /// What a message is, from its headers (see [`MessageKind`]). Works on bytes:
 /// an owned message is classified without validating its UTF-8 again.
-fn classify(text: &[u8], spans: &[HeaderSpan], body: Option<(u32, u32)>) -> MessageKind {
-    let h = ClassifyingHeaders::read(text, spans);
-    if h.event.is_some() {
-        if h.event_list
-            .is_some_and(|v| v.eq_ignore_ascii_case(b"Complete"))
-        {
+fn classify(text: &[u8], spans: &[HeaderSpan], body: Option<(u32, u32)>) -> (MessageKind, Known) {
+    let h = ClassifyingHeaders::read(spans, text);
+    let value = |span: Option<(u32, u32)>| span.map(|(a, b)| &text[a as usize..b as usize]);
+    let kind = if h.event.is_some() {
+        if value(h.event_list).is_some_and(|v| v.eq_ignore_ascii_case(b"Complete")) {
             MessageKind::ListComplete
-        } else if h.action_id.is_some() && !h.privilege.is_some_and(is_broadcast_privilege) {
+        } else if h.action_id.is_some() && !value(h.privilege).is_some_and(is_broadcast_privilege) {
             MessageKind::ListItem
         } else {
             MessageKind::Event
@@ -78,26 +89,35 @@ fn classify(text: &[u8], spans: &[HeaderSpan], body: Option<(u32, u32)>) -> Mess
         // Neither Event nor Response: not something Asterisk sends. Treat it
         // as an event so a consumer sees it instead of losing it.
         MessageKind::Event
-    }
+    };
+    let name = match kind {
+        MessageKind::Response | MessageKind::CommandOutput => h.response,
+        _ => h.event,
+    };
+    let known = Known {
+        name,
+        action_id: h.action_id,
+    };
+    (kind, known)
 }
 
 /// The values classification looks at, found in one pass over the headers.
 /// Classifying runs on every message; with one `get` per key it took a
 /// quarter of the decoding time (benches/decode.rs). Each is what
 /// [`MessageRef::get`] would return: the value of the first header with that
-/// key.
+/// key (here as the span of that value).
 #[derive(Default)]
-struct ClassifyingHeaders<'a> {
-    event: Option<&'a [u8]>,
-    event_list: Option<&'a [u8]>,
-    action_id: Option<&'a [u8]>,
-    privilege: Option<&'a [u8]>,
-    output: Option<&'a [u8]>,
-    response: Option<&'a [u8]>,
+struct ClassifyingHeaders {
+    event: Option<(u32, u32)>,
+    event_list: Option<(u32, u32)>,
+    action_id: Option<(u32, u32)>,
+    privilege: Option<(u32, u32)>,
+    output: Option<(u32, u32)>,
+    response: Option<(u32, u32)>,
 }
 
-impl<'a> ClassifyingHeaders<'a> {
-    fn read(text: &'a [u8], spans: &[HeaderSpan]) -> Self {
+impl ClassifyingHeaders {
+    fn read(spans: &[HeaderSpan], text: &[u8]) -> Self {
         let mut found = ClassifyingHeaders::default();
         // Whether a key was seen, value or not: `get` stops at the first.
         let mut seen = 0u8;
@@ -114,7 +134,7 @@ impl<'a> ClassifyingHeaders<'a> {
             };
             if seen & bit == 0 {
                 seen |= bit;
-                *slot = span.value.map(|(a, b)| &text[a as usize..b as usize]);
+                *slot = span.value;
             }
         }
         found
@@ -141,6 +161,7 @@ pub struct MessageRef<'a> {
     spans: &'a [HeaderSpan],
     body: Option<(u32, u32)>,
     kind: MessageKind,
+    known: Known,
 }
 
 /// One header line of a message.
@@ -156,11 +177,13 @@ impl<'a> MessageRef<'a> {
     /// `text` must be the same bytes the spans index (checked in debug builds).
     pub fn new(text: &'a str, spans: &'a [HeaderSpan], body: Option<(u32, u32)>) -> Self {
         debug_assert!(spans.iter().all(|s| s.key.1 as usize <= text.len()));
+        let (kind, known) = classify(text.as_bytes(), spans, body);
         MessageRef {
             text,
             spans,
             body,
-            kind: classify(text.as_bytes(), spans, body),
+            kind,
+            known,
         }
     }
 
@@ -171,6 +194,7 @@ impl<'a> MessageRef<'a> {
             spans: &[],
             body: None,
             kind: MessageKind::Banner,
+            known: Known::default(),
         }
     }
 
@@ -182,11 +206,12 @@ impl<'a> MessageRef<'a> {
     pub fn name(&self) -> &'a str {
         match self.kind {
             MessageKind::Banner => self.text,
-            MessageKind::Response | MessageKind::CommandOutput => {
-                self.get("Response").unwrap_or_default()
-            }
-            _ => self.get("Event").unwrap_or_default(),
+            _ => self.value(self.known.name).unwrap_or_default(),
         }
+    }
+
+    fn value(&self, span: Option<(u32, u32)>) -> Option<&'a str> {
+        span.map(|(a, b)| &self.text[a as usize..b as usize])
     }
 
     /// The first value of `key`, compared case-insensitively.
@@ -204,7 +229,7 @@ impl<'a> MessageRef<'a> {
     }
 
     pub fn action_id(&self) -> Option<&'a str> {
-        self.get("ActionID")
+        self.value(self.known.action_id)
     }
 
     /// Headers in their original order, repeats included.
@@ -256,6 +281,7 @@ impl<'a> MessageRef<'a> {
             spans: self.spans.to_vec(),
             body: self.body,
             kind: self.kind,
+            known: self.known,
             lossy: false,
             wire: None,
         }
@@ -273,6 +299,7 @@ pub struct Message {
     spans: Vec<HeaderSpan>,
     body: Option<(u32, u32)>,
     kind: MessageKind,
+    known: Known,
     lossy: bool,
     /// The bytes as they arrived, terminating blank line included (a slice of
     /// the same read buffer as `text`: no copy). `None` for built messages.
@@ -309,12 +336,13 @@ impl Message {
         body: Option<(u32, u32)>,
         lossy: bool,
     ) -> Self {
-        let kind = classify(text.as_bytes(), &spans, body);
+        let (kind, known) = classify(text.as_bytes(), &spans, body);
         Message {
             text,
             spans,
             body,
             kind,
+            known,
             lossy,
             wire: None,
         }
@@ -339,6 +367,7 @@ impl Message {
             spans: Vec::new(),
             body: None,
             kind: MessageKind::Banner,
+            known: Known::default(),
             lossy,
             wire: None,
         }
@@ -370,6 +399,7 @@ impl Message {
             spans: &self.spans,
             body: self.body,
             kind: self.kind,
+            known: self.known,
         }
     }
 

@@ -80,3 +80,36 @@ fn decoding_at_the_recorded_tcp_read_boundaries_agrees_with_whole_decoding() {
         assert_eq!(out, whole, "{name}");
     }
 }
+
+/// `name()` and `action_id()` answer from what classification found; on every
+/// message of the corpus they say what a lookup by key says.
+#[test]
+fn name_and_action_id_agree_with_a_lookup_by_key() {
+    let mut checked = 0;
+    for (name, bytes) in corpus::transcripts() {
+        for message in decode_all(&bytes).0.into_iter().map(Result::unwrap) {
+            let by_key = match message.kind() {
+                MessageKind::Banner => continue,
+                MessageKind::Response | MessageKind::CommandOutput => message.get("Response"),
+                _ => message.get("Event"),
+            };
+            assert_eq!(
+                message.name(),
+                by_key.unwrap_or_default(),
+                "{name}: {message:?}"
+            );
+            assert_eq!(
+                message.action_id(),
+                message.get("ActionID"),
+                "{name}: {message:?}"
+            );
+            assert_eq!(
+                message.as_ref().action_id(),
+                message.get("actionid"),
+                "{name}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 10_000, "the corpus has its messages ({checked})");
+}
