@@ -92,7 +92,8 @@ pub struct Publisher {
     probing: bool,
     gap_dropped: Option<u64>,
     pushed: u64,
-    latency_metric: Option<&'static str>,
+    /// Handover-to-ack times; registered once (per ack it was a lookup).
+    latency: Option<metrics::Histogram>,
     stats: PublisherStats,
 }
 
@@ -121,7 +122,7 @@ impl Publisher {
             probing: false,
             gap_dropped: None,
             pushed: 0,
-            latency_metric,
+            latency: latency_metric.map(|name| metrics::histogram!(name)),
             stats: PublisherStats::default(),
         }
     }
@@ -243,8 +244,8 @@ impl Publisher {
                 Step::Done(pending, Ok(())) => {
                     acked += 1;
                     self.stats.acked += 1;
-                    if let Some(name) = self.latency_metric {
-                        metrics::histogram!(name).record(pending.since.elapsed().as_secs_f64());
+                    if let Some(latency) = &self.latency {
+                        latency.record(pending.since.elapsed().as_secs_f64());
                     }
                     if self.probing && self.paused_until.is_none() {
                         self.probing = false;

@@ -107,6 +107,10 @@ pub(crate) struct Worker {
     ),
     /// The events subject of each kind, built once per kind.
     kind_subjects: HashMap<&'static str, String>,
+    /// The raw frames subject, built once.
+    raw_subject: String,
+    /// `<tenant>.<pbx>.`, the start of every message id of this PBX.
+    msg_id_prefix: String,
     metrics: WorkerMetrics,
 }
 
@@ -196,6 +200,8 @@ impl Worker {
                 None,
             )
         });
+        let raw_subject = subjects.ami_raw(&tenant, &pbx);
+        let msg_id_prefix = format!("{tenant}.{pbx}.");
         let worker = Worker {
             bus: bus.clone(),
             publisher: Publisher::new(
@@ -224,6 +230,8 @@ impl Worker {
             polls: 0,
             send_failures: mpsc::unbounded_channel(),
             kind_subjects: HashMap::new(),
+            raw_subject,
+            msg_id_prefix,
             metrics: WorkerMetrics::new(&handle.tenant, &handle.pbx),
         };
         Ok((worker, handle))
@@ -627,7 +635,7 @@ impl Worker {
                 subjects.events(tenant, pbx, &token)
             })
             .clone();
-        let msg_id = format!("{}.{}.{}.{}", self.tenant, self.pbx, self.epoch, self.seq);
+        let msg_id = msg_id(&self.msg_id_prefix, self.epoch, "", self.seq);
         let Ok(mut msg) = Outgoing::new(envelope.encode_to_vec()).with_msg_id(&msg_id) else {
             return;
         };
@@ -644,13 +652,9 @@ impl Worker {
     fn publish_raw(&mut self, message: &Message) {
         let Some(raw) = &mut self.raw else { return };
         self.raw_seq += 1;
-        let subject = self.subjects.ami_raw(&self.tenant, &self.pbx);
-        let msg_id = format!(
-            "{}.{}.{}.r{}",
-            self.tenant, self.pbx, self.epoch, self.raw_seq
-        );
+        let msg_id = msg_id(&self.msg_id_prefix, self.epoch, "r", self.raw_seq);
         if let Ok(msg) = Outgoing::new(message.wire()).with_msg_id(&msg_id) {
-            raw.push(subject, msg);
+            raw.push(self.raw_subject.clone(), msg);
         }
     }
 
@@ -684,5 +688,38 @@ impl Worker {
                     .await;
             }
         }
+    }
+}
+
+/// `<tenant>.<pbx>.<epoch>.<tag><sequence>`: unique across connections,
+/// ingestor restarts and replicas (see the module docs). Built without
+/// `format!`, as it is twice per AMI frame.
+fn msg_id(prefix: &str, epoch: u64, tag: &str, sequence: u64) -> String {
+    let (mut epoch_digits, mut sequence_digits) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let (epoch, sequence) = (epoch_digits.format(epoch), sequence_digits.format(sequence));
+    let mut id = String::with_capacity(prefix.len() + epoch.len() + 1 + tag.len() + sequence.len());
+    id.push_str(prefix);
+    id.push_str(epoch);
+    id.push('.');
+    id.push_str(tag);
+    id.push_str(sequence);
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::msg_id;
+
+    #[test]
+    fn message_ids_name_the_pbx_the_epoch_and_the_sequence() {
+        assert_eq!(
+            msg_id("acme.pbx-1.", 1_700_000_000_123, "", 42),
+            "acme.pbx-1.1700000000123.42"
+        );
+        assert_eq!(msg_id("acme.pbx-1.", 7, "r", 0), "acme.pbx-1.7.r0");
+        assert_eq!(
+            msg_id("t.p.", u64::MAX, "", u64::MAX),
+            format!("t.p.{}.{}", u64::MAX, u64::MAX)
+        );
     }
 }
