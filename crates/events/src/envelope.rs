@@ -57,6 +57,78 @@ pub fn envelope(
     }
 }
 
+/// The encoded envelope of an event without a typed kind: byte for byte
+/// what `envelope(stamp, Some(m), ctx, Kind::Unmapped(..)).encode_to_vec()`
+/// gives (a test checks it on the whole corpus), written straight from the
+/// message's text.
+///
+/// VarSet alone is about 60% of a real PBX's events and has no typed kind.
+/// Building the `Unmapped` message first copied every header into two owned
+/// strings, only to encode and drop them: 9% of the ingestor's time.
+/// `Unmapped` is the envelope's highest field number, so prost would write it
+/// last: the rest of the envelope is encoded by prost and the kind appended.
+pub fn encode_unmapped(stamp: &Stamp<'_>, m: &Message, ctx: &Ctx<'_>) -> Vec<u8> {
+    use ringside_proto::prost::Message as _;
+    use ringside_proto::prost::encoding::{
+        WireType, encode_key, encode_varint, encoded_len_varint, key_len,
+    };
+
+    /// Tags of `Envelope.kind.unmapped`, `Unmapped.name`, `Unmapped.headers`,
+    /// `Header.key` and `Header.value` (envelope.proto, common.proto).
+    const UNMAPPED: u32 = 1000;
+    const NAME: u32 = 1;
+    const HEADERS: u32 = 2;
+    const KEY: u32 = 1;
+    const VALUE: u32 = 2;
+
+    /// A length-delimited field of `len` bytes.
+    fn field_len(tag: u32, len: usize) -> usize {
+        key_len(tag) + encoded_len_varint(len as u64) + len
+    }
+    /// A proto3 string: not written when empty.
+    fn string_len(tag: u32, value: &str) -> usize {
+        if value.is_empty() {
+            0
+        } else {
+            field_len(tag, value.len())
+        }
+    }
+    fn put_field(tag: u32, bytes: &[u8], buf: &mut Vec<u8>) {
+        encode_key(tag, WireType::LengthDelimited, buf);
+        encode_varint(bytes.len() as u64, buf);
+        buf.extend_from_slice(bytes);
+    }
+    fn header_len(h: &ringside_ami::Header<'_>) -> usize {
+        string_len(KEY, h.key) + h.value.map_or(0, |v| field_len(VALUE, v.len()))
+    }
+
+    let mut rest = envelope(stamp, Some(m), ctx, Kind::Unmapped(Default::default()));
+    rest.kind = None;
+    let name = m.name();
+    let unmapped_len = string_len(NAME, name)
+        + m.headers()
+            .map(|h| field_len(HEADERS, header_len(&h)))
+            .sum::<usize>();
+    let mut buf = Vec::with_capacity(rest.encoded_len() + field_len(UNMAPPED, unmapped_len));
+    rest.encode(&mut buf).expect("a Vec has room for anything");
+    encode_key(UNMAPPED, WireType::LengthDelimited, &mut buf);
+    encode_varint(unmapped_len as u64, &mut buf);
+    if !name.is_empty() {
+        put_field(NAME, name.as_bytes(), &mut buf);
+    }
+    for h in m.headers() {
+        encode_key(HEADERS, WireType::LengthDelimited, &mut buf);
+        encode_varint(header_len(&h) as u64, &mut buf);
+        if !h.key.is_empty() {
+            put_field(KEY, h.key.as_bytes(), &mut buf);
+        }
+        if let Some(value) = h.value {
+            put_field(VALUE, value.as_bytes(), &mut buf);
+        }
+    }
+    buf
+}
+
 /// Asterisk's `Timestamp: 1795395695.191787` (seconds since the epoch with a
 /// fraction), read exactly (no float rounding).
 pub fn parse_ami_timestamp(v: &str) -> Option<Timestamp> {

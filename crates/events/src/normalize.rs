@@ -53,6 +53,29 @@ pub struct NormalizeStats {
     pub not_events: u64,
 }
 
+/// What a message normalizes to, with an `Unmapped` kind left unbuilt: the
+/// ingestor encodes that one straight from the message
+/// ([`encode_unmapped`](crate::encode_unmapped)).
+#[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "moved once, like the Option<Kind> it replaces; boxing would allocate per event"
+)]
+pub enum Normalized {
+    Typed(Kind),
+    Unmapped,
+}
+
+impl Normalized {
+    /// The kind, `Unmapped` built from `msg`, the message it came from.
+    pub fn into_kind(self, msg: &Message) -> Kind {
+        match self {
+            Normalized::Typed(kind) => kind,
+            Normalized::Unmapped => map::unmapped(msg),
+        }
+    }
+}
+
 /// Normalizes the messages of one PBX connection.
 ///
 /// The mapping itself is stateless; the normalizer counts, so an ingestor
@@ -74,21 +97,30 @@ impl Normalizer {
     /// (the ingestor reads those itself). Every event and list entry gives a
     /// kind, `Unmapped` when there is no typed one.
     pub fn normalize(&mut self, msg: &Message, ctx: &Ctx<'_>) -> Option<Kind> {
-        let kind = normalize(msg, ctx);
-        match &kind {
+        self.normalize_typed(msg, ctx).map(|n| n.into_kind(msg))
+    }
+
+    /// [`Normalizer::normalize`], but an event without a typed kind is only
+    /// said to be one, not copied into an `Unmapped`.
+    pub fn normalize_typed(&mut self, msg: &Message, ctx: &Ctx<'_>) -> Option<Normalized> {
+        let normalized = normalize_typed(msg, ctx);
+        match &normalized {
             None => self.stats.not_events += 1,
-            Some(Kind::Unmapped(u)) => {
+            Some(Normalized::Unmapped) => {
                 self.stats.unmapped += 1;
-                // Bounded: names are Asterisk's event names.
-                *self
-                    .stats
-                    .unmapped_by_name
-                    .entry(u.name.clone())
-                    .or_default() += 1;
+                // Bounded: names are Asterisk's event names. Allocated only
+                // the first time a name is seen.
+                let by_name = &mut self.stats.unmapped_by_name;
+                match by_name.get_mut(msg.name()) {
+                    Some(count) => *count += 1,
+                    None => {
+                        by_name.insert(msg.name().to_owned(), 1);
+                    }
+                }
             }
-            Some(_) => self.stats.typed += 1,
+            Some(Normalized::Typed(_)) => self.stats.typed += 1,
         }
-        kind
+        normalized
     }
 
     pub fn stats(&self) -> &NormalizeStats {
@@ -98,6 +130,10 @@ impl Normalizer {
 
 /// [`Normalizer::normalize`] without the counting.
 pub fn normalize(msg: &Message, ctx: &Ctx<'_>) -> Option<Kind> {
+    normalize_typed(msg, ctx).map(|n| n.into_kind(msg))
+}
+
+fn normalize_typed(msg: &Message, ctx: &Ctx<'_>) -> Option<Normalized> {
     match msg.kind() {
         MessageKind::Event | MessageKind::ListItem => {}
         MessageKind::Banner
@@ -105,5 +141,5 @@ pub fn normalize(msg: &Message, ctx: &Ctx<'_>) -> Option<Kind> {
         | MessageKind::ListComplete
         | MessageKind::CommandOutput => return None,
     }
-    Some(map::typed(msg, ctx).unwrap_or_else(|| map::unmapped(msg)))
+    Some(map::typed(msg, ctx).map_or(Normalized::Unmapped, Normalized::Typed))
 }

@@ -569,3 +569,67 @@ fn every_normalized_envelope_survives_a_protobuf_round_trip() {
     }
     assert!(total > 10_000, "{total}");
 }
+
+/// The ingestor writes the envelope of an event without a typed kind straight
+/// from the message (`encode_unmapped`). For every such event of the corpus,
+/// live and as a resync entry, and for headers without a colon or a value,
+/// those are exactly the bytes prost writes for the `Unmapped` kind.
+#[test]
+fn unmapped_envelopes_written_from_the_message_are_the_bytes_prost_writes() {
+    let mut stamp = Stamp {
+        tenant: "acme",
+        pbx: "pbx-1",
+        epoch: 1_795_395_000_000,
+        sequence: 300,
+        received_at: SystemTime::UNIX_EPOCH + Duration::from_micros(1_795_395_695_191_787),
+        traceparent: "",
+    };
+    let odd =
+        b"Event: Odd\r\nNoColonHere\r\nEmpty:\r\n: no key\r\nTimestamp: 1795395695.191787\r\n\r\n";
+    let mut bytes = odd.to_vec();
+    for (_, transcript) in ringside_testkit::corpus::transcripts() {
+        bytes.extend_from_slice(&transcript);
+    }
+    let (items, _) = decode_all(&bytes);
+    let mut normalizer = Normalizer::new();
+    let (mut checked, mut names) = (0, std::collections::BTreeSet::new());
+    for msg in items.into_iter().filter_map(Result::ok) {
+        let ctx = if msg.kind() == MessageKind::ListItem {
+            Ctx::sync("sync-1", action_of(&msg))
+        } else {
+            Ctx::live()
+        };
+        let Some(ringside_events::Normalized::Unmapped) = normalizer.normalize_typed(&msg, &ctx)
+        else {
+            continue;
+        };
+        stamp.sequence += 1;
+        stamp.traceparent = if checked % 2 == 0 {
+            ""
+        } else {
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        };
+        let by_prost = envelope(
+            &stamp,
+            Some(&msg),
+            &ctx,
+            ringside_events::Normalized::Unmapped.into_kind(&msg),
+        )
+        .encode_to_vec();
+        assert_eq!(
+            ringside_events::encode_unmapped(&stamp, &msg, &ctx),
+            by_prost,
+            "{msg:?}"
+        );
+        checked += 1;
+        names.insert(msg.name().to_owned());
+    }
+    assert!(
+        names.contains("VarSet") && names.contains("Odd"),
+        "{names:?}"
+    );
+    assert!(
+        checked > 3_000,
+        "the corpus's unmapped events were checked ({checked})"
+    );
+}
