@@ -24,7 +24,7 @@ use ringside_ami::client::{
 use ringside_ami::{Action, Message, MessageKind};
 use ringside_bus::{Bus, Outgoing, PbxId, Subjects, TenantId, Token};
 use ringside_events::lifecycle;
-use ringside_events::{Ctx, Normalizer, Stamp, envelope, kind_name};
+use ringside_events::{Ctx, Normalized, Normalizer, Stamp, encode_unmapped, envelope, kind_name};
 use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{SyncListResult, SyncOutcome, SyncReason};
 use tokio::sync::mpsc;
@@ -381,9 +381,7 @@ impl Worker {
             }
             _ => {}
         }
-        if let Some(kind) = self.normalizer.normalize(&message, &Ctx::live()) {
-            self.emit(kind, Some(&message), &Ctx::live());
-        }
+        self.emit_normalized(&message, &Ctx::live());
     }
 
     /// Resync bookkeeping for a frame that answers one of our list actions.
@@ -413,10 +411,7 @@ impl Worker {
                     run.rooms.push(room.to_owned());
                 }
                 let sync_id = run.id.clone();
-                let ctx = Ctx::sync(&sync_id, &action);
-                if let Some(kind) = self.normalizer.normalize(&message, &ctx) {
-                    self.emit(kind, Some(&message), &ctx);
-                }
+                self.emit_normalized(&message, &Ctx::sync(&sync_id, &action));
             }
             MessageKind::ListComplete => self.finish_list(action_id),
             MessageKind::Banner => {}
@@ -608,10 +603,28 @@ impl Worker {
         }
     }
 
+    /// Normalizes an event or list entry and hands it to the publisher.
+    fn emit_normalized(&mut self, message: &Message, ctx: &Ctx<'_>) {
+        match self.normalizer.normalize_typed(message, ctx) {
+            Some(Normalized::Typed(kind)) => self.emit(kind, Some(message), ctx),
+            Some(Normalized::Unmapped) => {
+                self.emit_encoded("Unmapped", |stamp| encode_unmapped(stamp, message, ctx))
+            }
+            None => {}
+        }
+    }
+
     /// Wraps, encodes and hands an event to the publisher.
     fn emit(&mut self, kind: Kind, source: Option<&Message>, ctx: &Ctx<'_>) {
+        self.emit_encoded(kind_name(&kind), |stamp| {
+            envelope(stamp, source, ctx, kind).encode_to_vec()
+        });
+    }
+
+    /// Stamps the next event of kind `name`, encodes its envelope with
+    /// `encode` and hands it to the publisher.
+    fn emit_encoded(&mut self, name: &'static str, encode: impl FnOnce(&Stamp<'_>) -> Vec<u8>) {
         self.seq += 1;
-        let name = kind_name(&kind);
         // One trace per AMI event, when traces are exported: this span is
         // its root; the state service and the gateway add theirs.
         let trace = ringside_telemetry::exporting()
@@ -625,7 +638,7 @@ impl Worker {
             received_at: SystemTime::now(),
             traceparent: trace.as_ref().map_or("", |(parent, _)| parent.as_str()),
         };
-        let envelope = envelope(&stamp, source, ctx, kind);
+        let payload = encode(&stamp);
         let (subjects, tenant, pbx) = (&self.subjects, &self.tenant, &self.pbx);
         let subject = self
             .kind_subjects
@@ -636,7 +649,7 @@ impl Worker {
             })
             .clone();
         let msg_id = msg_id(&self.msg_id_prefix, self.epoch, "", self.seq);
-        let Ok(mut msg) = Outgoing::new(envelope.encode_to_vec()).with_msg_id(&msg_id) else {
+        let Ok(mut msg) = Outgoing::new(payload).with_msg_id(&msg_id) else {
             return;
         };
         if let Some((parent, state)) = &trace {
