@@ -20,9 +20,10 @@
 //!   legacy `Join`, `Dial` + `SubEvent`...).
 //!
 //! Modules:
-//! * [`mod@normalize`]: [`Normalizer`], [`Ctx`], [`SyncCtx`];
+//! * [`mod@normalize`]: [`Normalizer`], [`Normalized`], [`Ctx`], [`SyncCtx`];
 //! * [`mod@envelope`]: [`envelope()`], [`Stamp`], [`kind_name`] (the
-//!   `<EventKind>` subject token);
+//!   `<EventKind>` subject token), [`encode_unmapped`] (the envelope of an
+//!   event without a typed kind, written straight from the message);
 //! * [`lifecycle`]: the ingestor's own kinds (Connected, SyncStarted...) and how
 //!   to read a list action's error answer.
 
