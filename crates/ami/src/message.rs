@@ -71,7 +71,7 @@ struct Known {
 /// What a message is, from its headers (see [`MessageKind`]). Works on bytes:
 /// an owned message is classified without validating its UTF-8 again.
 fn classify(text: &[u8], spans: &[HeaderSpan], body: Option<(u32, u32)>) -> (MessageKind, Known) {
-    let h = ClassifyingHeaders::read(spans, text);
+    let h = ClassifyingHeaders::read(text, spans);
     let value = |span: Option<(u32, u32)>| span.map(|(a, b)| &text[a as usize..b as usize]);
     let kind = if h.event.is_some() {
         if value(h.event_list).is_some_and(|v| v.eq_ignore_ascii_case(b"Complete")) {
@@ -117,7 +117,7 @@ struct ClassifyingHeaders {
 }
 
 impl ClassifyingHeaders {
-    fn read(spans: &[HeaderSpan], text: &[u8]) -> Self {
+    fn read(text: &[u8], spans: &[HeaderSpan]) -> Self {
         let mut found = ClassifyingHeaders::default();
         // Whether a key was seen, value or not: `get` stops at the first.
         let mut seen = 0u8;

@@ -40,7 +40,9 @@
 //!   have the subscriber buffer bound; overflow is counted like core drops.
 //!
 //! Lookup is linear in the number of subscriptions and streams, which is small
-//! in one process (a few per service, one per open browser view).
+//! in one process (a few per service, one per open browser view), and is done
+//! once per subject, not per message (`memory/routes.rs`): again only after the
+//! subscriptions change.
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;

@@ -57,6 +57,10 @@ pub fn envelope(
     }
 }
 
+/// The kind name (subject token) of an event without a typed kind, which
+/// [`encode_unmapped`] writes without building its `Kind`.
+pub const UNMAPPED: &str = "Unmapped";
+
 /// The encoded envelope of an event without a typed kind: byte for byte
 /// what `envelope(stamp, Some(m), ctx, Kind::Unmapped(..)).encode_to_vec()`
 /// gives (a test checks it on the whole corpus), written straight from the
@@ -212,7 +216,7 @@ pub fn kind_name(kind: &Kind) -> &'static str {
         Kind::ConfbridgeRoomListed(_) => "ConfbridgeRoomListed",
         Kind::RtcpReport(_) => "RtcpReport",
         Kind::CdrRecorded(_) => "CdrRecorded",
-        Kind::Unmapped(_) => "Unmapped",
+        Kind::Unmapped(_) => UNMAPPED,
     }
 }
 
@@ -278,7 +282,7 @@ pub const KIND_NAMES: &[&str] = &[
     "ConfbridgeRoomListed",
     "RtcpReport",
     "CdrRecorded",
-    "Unmapped",
+    UNMAPPED,
 ];
 
 #[cfg(test)]

@@ -35,5 +35,5 @@ pub mod envelope;
 pub mod lifecycle;
 pub mod normalize;
 
-pub use envelope::{KIND_NAMES, Stamp, encode_unmapped, envelope, kind_name};
+pub use envelope::{KIND_NAMES, Stamp, UNMAPPED, encode_unmapped, envelope, kind_name};
 pub use normalize::{Ctx, NormalizeStats, Normalized, Normalizer, SyncCtx};

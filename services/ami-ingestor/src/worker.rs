@@ -24,7 +24,9 @@ use ringside_ami::client::{
 use ringside_ami::{Action, Message, MessageKind};
 use ringside_bus::{Bus, Outgoing, PbxId, Subjects, TenantId, Token};
 use ringside_events::lifecycle;
-use ringside_events::{Ctx, Normalized, Normalizer, Stamp, encode_unmapped, envelope, kind_name};
+use ringside_events::{
+    Ctx, Normalized, Normalizer, Stamp, UNMAPPED, encode_unmapped, envelope, kind_name,
+};
 use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{SyncListResult, SyncOutcome, SyncReason};
 use tokio::sync::mpsc;
@@ -608,7 +610,7 @@ impl Worker {
         match self.normalizer.normalize_typed(message, ctx) {
             Some(Normalized::Typed(kind)) => self.emit(kind, Some(message), ctx),
             Some(Normalized::Unmapped) => {
-                self.emit_encoded("Unmapped", |stamp| encode_unmapped(stamp, message, ctx))
+                self.emit_encoded(UNMAPPED, |stamp| encode_unmapped(stamp, message, ctx))
             }
             None => {}
         }
