@@ -19,6 +19,10 @@ use ringside_proto::events::v1::{
 };
 use ringside_state::Engine;
 
+/// The same allocator as the `ringside` binary, so the figures match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Generates one PBX's events: two-leg calls, `concurrent` in progress.
 struct Load {
     tenant: String,

@@ -9,6 +9,7 @@
 //! has exactly the views (docs/live-views.md is the wire contract).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -175,23 +176,27 @@ pub enum Op {
 }
 
 /// One change of one view entry (the JSON of `ringside.v1.<tenant>.view.<view>`).
+///
+/// The tenant and PBX are shared with every other delta of that PBX, and
+/// the entry with what the engine keeps as published: a delta costs no
+/// copy of either.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delta {
-    pub tenant: String,
+    pub tenant: Arc<str>,
     /// The tenant's delta sequence: 1, 2, 3… without holes.
     pub seq: u64,
-    pub pbx: String,
+    pub pbx: Arc<str>,
     pub view: View,
     pub op: Op,
     /// The entry's key within (tenant, pbx, view): see [`key_of`].
     pub key: String,
     /// The whole new entry for `upsert`; absent for `remove`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<Entry>,
+    pub value: Option<Arc<Entry>>,
 }
 
-/// The derived entries of one PBX, by view, then key.
-pub type Published = [BTreeMap<String, Entry>; 8];
+/// The derived entries of one PBX, by view, then key, as last published.
+pub type Published = [BTreeMap<String, Arc<Entry>>; 8];
 
 /// The key of an entry within its PBX and view.
 pub fn key_of(entry: &Entry) -> String {
@@ -208,7 +213,7 @@ pub fn key_of(entry: &Entry) -> String {
 }
 
 /// The entries of a one-PBX snapshot, by view and key.
-pub fn entries_of(snapshot: Snapshot) -> Published {
+pub fn entries_of(snapshot: Snapshot) -> [BTreeMap<String, Entry>; 8] {
     let Snapshot {
         pbxs,
         endpoints,
@@ -234,18 +239,23 @@ pub fn entries_of(snapshot: Snapshot) -> Published {
     ]
 }
 
+/// [`entries_of`], each entry shared (what the engine keeps as published).
+pub(crate) fn published_of(snapshot: Snapshot) -> Published {
+    entries_of(snapshot).map(|view| view.into_iter().map(|(k, e)| (k, Arc::new(e))).collect())
+}
+
 /// One change, before it is numbered.
-pub type Change = (View, Op, String, Option<Entry>);
+pub type Change = (View, Op, String, Option<Arc<Entry>>);
 
 /// The changes of one view from `old` to `new`, in key order. Removed
 /// entries are handed back whole through `removed` (call records are made
 /// from ended calls).
 pub fn diff(
     view: View,
-    old: BTreeMap<String, Entry>,
-    new: &BTreeMap<String, Entry>,
+    old: BTreeMap<String, Arc<Entry>>,
+    new: &BTreeMap<String, Arc<Entry>>,
     out: &mut Vec<Change>,
-    removed: &mut Vec<Entry>,
+    removed: &mut Vec<Arc<Entry>>,
 ) {
     let mut a = old.into_iter().peekable();
     let mut b = new.iter().peekable();
@@ -264,13 +274,13 @@ pub fn diff(
             }
             std::cmp::Ordering::Greater => {
                 let (key, value) = b.next().expect("peeked");
-                out.push((view, Op::Upsert, key.clone(), Some(value.clone())));
+                out.push((view, Op::Upsert, key.clone(), Some(Arc::clone(value))));
             }
             std::cmp::Ordering::Equal => {
                 let (_, va) = a.next().expect("peeked");
                 let (key, vb) = b.next().expect("peeked");
                 if va != *vb {
-                    out.push((view, Op::Upsert, key.clone(), Some(vb.clone())));
+                    out.push((view, Op::Upsert, key.clone(), Some(Arc::clone(vb))));
                 }
             }
         }
@@ -280,10 +290,10 @@ pub fn diff(
 /// Applies deltas to a snapshot-derived entry map: what a client does.
 /// Used by tests to check that snapshot + deltas = the views.
 pub fn apply_to(entries: &mut BTreeMap<(String, View, String), Entry>, delta: &Delta) {
-    let key = (delta.pbx.clone(), delta.view, delta.key.clone());
+    let key = (delta.pbx.to_string(), delta.view, delta.key.clone());
     match (&delta.op, &delta.value) {
         (Op::Upsert, Some(v)) => {
-            entries.insert(key, v.clone());
+            entries.insert(key, Entry::clone(v));
         }
         _ => {
             entries.remove(&key);

@@ -12,13 +12,16 @@
 //! service re-publishes what it had published before the crash with the
 //! same numbers, and clients drop what they already have.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{ChannelSnapshot, Envelope};
 
+use crate::by_pbx::ByPbx;
 use crate::deltas::{self, Delta, Entry, Op, Published, View, ViewSet};
 use crate::pbx::{PbxView, call_key};
 use crate::projection::event_time_ms;
@@ -42,21 +45,37 @@ struct Persisted {
     projection: Projection,
     /// Last delta sequence per tenant.
     seqs: BTreeMap<String, u64>,
-    /// Notes of calls in progress, by (tenant, pbx, linkedid).
-    #[serde(with = "crate::persist::pairs")]
-    notes: BTreeMap<(String, String, String), CallNotes>,
+    /// Notes of calls in progress, by PBX, then linkedid.
+    #[serde(with = "crate::by_pbx::triples")]
+    notes: ByPbx<BTreeMap<String, CallNotes>>,
     /// The last stream sequence applied (set by the service).
     stream_seq: u64,
+}
+
+/// What was last published for one PBX (derived; rebuilt on load).
+#[derive(Debug)]
+struct PublishedPbx {
+    /// Shared by every delta of the PBX.
+    tenant: Arc<str>,
+    pbx: Arc<str>,
+    views: Published,
+}
+
+impl PublishedPbx {
+    fn new(tenant: &str, pbx: &str, views: Published) -> Self {
+        PublishedPbx {
+            tenant: tenant.into(),
+            pbx: pbx.into(),
+            views,
+        }
+    }
 }
 
 /// Projection + deltas + call records.
 #[derive(Debug, Default)]
 pub struct Engine {
     state: Persisted,
-    /// What was last published per tenant, then PBX (derived; rebuilt on
-    /// load). Nested rather than keyed by a pair so that an event finds its
-    /// PBX's maps by `&str`, without building an owned key.
-    published: BTreeMap<String, BTreeMap<String, Published>>,
+    published: ByPbx<PublishedPbx>,
     /// Re-derive whole views even for channel events (tests compare the two
     /// ways).
     whole_views_only: bool,
@@ -83,7 +102,11 @@ impl Engine {
         if applied != Applied::Applied {
             return out;
         }
-        self.take_notes(env);
+        let notes = self
+            .state
+            .notes
+            .get_or_insert_with(&env.tenant, &env.pbx, BTreeMap::new);
+        take_notes(notes, env);
 
         let views = match &env.kind {
             // A resync entry goes to the staging view: nothing visible
@@ -93,31 +116,36 @@ impl Engine {
             Some(kind) => ViewSet::affected_by(kind),
             None => ViewSet::NONE,
         };
-        let published = published_of(&mut self.published, &env.tenant, &env.pbx);
+        let published = self
+            .published
+            .get_or_insert_with(&env.tenant, &env.pbx, || {
+                PublishedPbx::new(&env.tenant, &env.pbx, Published::default())
+            });
         let mut changes = Vec::new();
         let mut removed = Vec::new();
         let channels = match &env.kind {
             Some(kind) if !env.sync && !self.whole_views_only => channel_snapshots(kind),
-            _ => Vec::new(),
+            _ => [None, None],
         };
         let live = self.state.projection.live_view(&env.tenant, &env.pbx);
-        if let (false, Some(live)) = (channels.is_empty(), live) {
+        if let (true, Some(live)) = (channels.iter().any(Option::is_some), live) {
             // A channel event changes a few entries: derive only those, so
             // its cost does not grow with the PBX's size.
-            keyed_changes(live, &channels, published, &mut changes, &mut removed);
+            keyed_changes(
+                live,
+                channels.into_iter().flatten(),
+                &mut published.views,
+                &mut changes,
+                &mut removed,
+            );
         } else {
             let new =
-                deltas::entries_of(self.state.projection.views_of(&env.tenant, &env.pbx, views));
+                deltas::published_of(self.state.projection.views_of(&env.tenant, &env.pbx, views));
             for (view, new) in View::ALL.into_iter().zip(new) {
                 if views.contains(view) {
-                    let old = std::mem::replace(&mut published[view as usize], new);
-                    deltas::diff(
-                        view,
-                        old,
-                        &published[view as usize],
-                        &mut changes,
-                        &mut removed,
-                    );
+                    let slot = &mut published.views[view as usize];
+                    let old = std::mem::replace(slot, new);
+                    deltas::diff(view, old, slot, &mut changes, &mut removed);
                 }
             }
         }
@@ -131,9 +159,9 @@ impl Engine {
             .map(|(view, op, key, value)| {
                 *seq += 1;
                 Delta {
-                    tenant: env.tenant.clone(),
+                    tenant: Arc::clone(&published.tenant),
                     seq: *seq,
-                    pbx: env.pbx.clone(),
+                    pbx: Arc::clone(&published.pbx),
                     view,
                     op,
                     key,
@@ -143,34 +171,23 @@ impl Engine {
             .collect();
 
         for delta in &out.deltas {
-            if let Some(Entry::Call(call)) = &delta.value {
-                self.state
-                    .notes
-                    .entry((env.tenant.clone(), env.pbx.clone(), call.id.clone()))
-                    .or_default()
-                    .saw(call);
+            if let Some(Entry::Call(call)) = delta.value.as_deref() {
+                notes_of(notes, &call.id).saw(call);
             }
         }
         let at = event_time_ms(env);
         let observed_end = matches!(env.kind, Some(Kind::ChannelHungUp(_)));
         for entry in removed {
-            if let Entry::Call(call) = entry {
-                let notes = self
-                    .state
-                    .notes
-                    .remove(&(env.tenant.clone(), env.pbx.clone(), call.id.clone()))
-                    .unwrap_or_default();
+            if let Entry::Call(call) = &*entry {
+                let notes = notes.remove(&call.id).unwrap_or_default();
                 out.records
-                    .push(records::record(&call, &notes, at, !observed_end));
+                    .push(records::record(call, &notes, at, !observed_end));
             }
         }
         if matches!(env.kind, Some(Kind::SyncCompleted(_))) {
             // Notes of calls the resync did not find will never be used.
-            self.state.notes.retain(|(t, p, id), _| {
-                *t != env.tenant
-                    || *p != env.pbx
-                    || published[View::Calls as usize].contains_key(id)
-            });
+            let calls = &published.views[View::Calls as usize];
+            notes.retain(|id, _| calls.contains_key(id));
         }
         out
     }
@@ -181,37 +198,6 @@ impl Engine {
     pub fn deriving_whole_views(mut self) -> Self {
         self.whole_views_only = true;
         self
-    }
-
-    /// Records what the views do not keep but a call record needs.
-    fn take_notes(&mut self, env: &Envelope) {
-        let key = |linkedid: &str| (env.tenant.clone(), env.pbx.clone(), linkedid.to_owned());
-        match &env.kind {
-            Some(Kind::DialEnded(d)) => {
-                if let Some(c) = d.caller.as_ref().or(d.destination.as_ref()) {
-                    self.state
-                        .notes
-                        .entry(key(&c.linkedid))
-                        .or_default()
-                        .dialed(d.status());
-                }
-            }
-            Some(Kind::ChannelHungUp(h)) => {
-                if let Some(c) = &h.channel {
-                    let linkedid = if c.linkedid.is_empty() {
-                        &c.uniqueid
-                    } else {
-                        &c.linkedid
-                    };
-                    self.state.notes.entry(key(linkedid)).or_default().hung_up(
-                        c.uniqueid == *linkedid,
-                        h.cause_code,
-                        &h.cause_text,
-                    );
-                }
-            }
-            _ => {}
-        }
     }
 
     /// The views of a tenant (or one of its PBXs) and the delta sequence
@@ -262,10 +248,10 @@ impl Engine {
     /// [`LoadError`] when the bytes are not a saved engine.
     pub fn load(bytes: &[u8]) -> Result<Self, LoadError> {
         let state: Persisted = serde_json::from_slice(bytes)?;
-        let mut published = BTreeMap::new();
+        let mut published = ByPbx::default();
         for (t, p) in state.projection.pbx_ids() {
-            *published_of(&mut published, t, p) =
-                deltas::entries_of(state.projection.snapshot_of(t, p));
+            let views = deltas::published_of(state.projection.snapshot_of(t, p));
+            published.insert(t, p, PublishedPbx::new(t, p, views));
         }
         Ok(Engine {
             state,
@@ -275,27 +261,45 @@ impl Engine {
     }
 }
 
-/// The published maps of one PBX, made empty the first time.
-fn published_of<'a>(
-    published: &'a mut BTreeMap<String, BTreeMap<String, Published>>,
-    tenant: &str,
-    pbx: &str,
-) -> &'a mut Published {
-    if !published.contains_key(tenant) {
-        published.insert(tenant.to_owned(), BTreeMap::new());
+/// Records what the views do not keep but a call record needs.
+fn take_notes(notes: &mut BTreeMap<String, CallNotes>, env: &Envelope) {
+    match &env.kind {
+        Some(Kind::DialEnded(d)) => {
+            if let Some(c) = d.caller.as_ref().or(d.destination.as_ref()) {
+                notes_of(notes, &c.linkedid).dialed(d.status());
+            }
+        }
+        Some(Kind::ChannelHungUp(h)) => {
+            if let Some(c) = &h.channel {
+                let linkedid = if c.linkedid.is_empty() {
+                    &c.uniqueid
+                } else {
+                    &c.linkedid
+                };
+                notes_of(notes, linkedid).hung_up(
+                    c.uniqueid == *linkedid,
+                    h.cause_code,
+                    &h.cause_text,
+                );
+            }
+        }
+        _ => {}
     }
-    let pbxs = published.get_mut(tenant).expect("inserted above");
-    if !pbxs.contains_key(pbx) {
-        pbxs.insert(pbx.to_owned(), Published::default());
-    }
-    pbxs.get_mut(pbx).expect("inserted above")
 }
 
-/// The channels a channel event names (empty for any other kind, and for
+/// The notes of a call, made empty the first time.
+fn notes_of<'a>(notes: &'a mut BTreeMap<String, CallNotes>, linkedid: &str) -> &'a mut CallNotes {
+    if !notes.contains_key(linkedid) {
+        notes.insert(linkedid.to_owned(), CallNotes::default());
+    }
+    notes.get_mut(linkedid).expect("inserted above")
+}
+
+/// The channels a channel event names (none for any other kind, and for
 /// `Newexten`, which names its channel only in unmapped headers).
-fn channel_snapshots(kind: &Kind) -> Vec<&ChannelSnapshot> {
-    fn one(c: &Option<ChannelSnapshot>) -> Vec<&ChannelSnapshot> {
-        c.iter().collect()
+fn channel_snapshots(kind: &Kind) -> [Option<&ChannelSnapshot>; 2] {
+    fn one(c: &Option<ChannelSnapshot>) -> [Option<&ChannelSnapshot>; 2] {
+        [c.as_ref(), None]
     }
     match kind {
         Kind::ChannelCreated(c) => one(&c.channel),
@@ -307,78 +311,114 @@ fn channel_snapshots(kind: &Kind) -> Vec<&ChannelSnapshot> {
         Kind::ChannelUnheld(c) => one(&c.channel),
         Kind::MusicOnHoldStarted(c) => one(&c.channel),
         Kind::MusicOnHoldStopped(c) => one(&c.channel),
-        Kind::DialBegan(d) => d.caller.iter().chain(d.destination.iter()).collect(),
-        Kind::DialEnded(d) => d.caller.iter().chain(d.destination.iter()).collect(),
+        Kind::DialBegan(d) => [d.caller.as_ref(), d.destination.as_ref()],
+        Kind::DialEnded(d) => [d.caller.as_ref(), d.destination.as_ref()],
         Kind::BridgeEntered(b) => one(&b.channel),
         Kind::BridgeLeft(b) => one(&b.channel),
-        _ => Vec::new(),
+        _ => [None, None],
+    }
+}
+
+/// The keys of the entries an event touches in one view: few, kept in key
+/// order without duplicates. Keys are borrowed from the event or the live
+/// view where they can be; only a key found in what was published before
+/// (a channel's old call or bridge) is copied, and only when it is new.
+#[derive(Default)]
+struct Keys<'a>(Vec<Cow<'a, str>>);
+
+impl<'a> Keys<'a> {
+    fn add(&mut self, key: Cow<'a, str>) {
+        if let Err(at) = self.0.binary_search(&key) {
+            self.0.insert(at, key);
+        }
+    }
+
+    fn add_copy(&mut self, key: &str) {
+        if let Err(at) = self.0.binary_search_by(|k| k.as_ref().cmp(key)) {
+            self.0.insert(at, Cow::Owned(key.to_owned()));
+        }
+    }
+}
+
+/// The extension a channel name counts for (PJSIP endpoints that are not
+/// trunks show their channel count).
+fn extension_of<'s>(live: &PbxView, name: &'s str) -> Option<&'s str> {
+    let (device, _) = name.rsplit_once('-')?;
+    match device.split_once('/') {
+        Some(("PJSIP", ext)) if !live.is_pjsip_trunk(ext) => Some(ext),
+        _ => None,
     }
 }
 
 /// The changes a channel event made: its channels, their calls (the
 /// linkedid now and before), their extensions' channel counts and the
 /// bridges they were or are in — in the order a whole-view diff gives.
-fn keyed_changes(
-    live: &PbxView,
-    channels: &[&ChannelSnapshot],
+fn keyed_changes<'a>(
+    live: &'a PbxView,
+    channels: impl Iterator<Item = &'a ChannelSnapshot>,
     published: &mut Published,
     changes: &mut Vec<deltas::Change>,
-    removed: &mut Vec<Entry>,
+    removed: &mut Vec<Arc<Entry>>,
 ) {
-    let mut uniqueids = BTreeSet::new();
-    let mut calls = BTreeSet::new();
-    let mut endpoints = BTreeSet::new();
-    let mut bridges = BTreeSet::new();
-    // The extension a channel name counts for (PJSIP endpoints that are
-    // not trunks show their channel count).
-    let extension_of = |name: &str| {
-        let (device, _) = name.rsplit_once('-')?;
-        match device.split_once('/') {
-            Some(("PJSIP", ext)) if !live.is_pjsip_trunk(ext) => Some(ext.to_owned()),
-            _ => None,
-        }
-    };
+    let mut uniqueids = Keys::default();
+    let mut calls = Keys::default();
+    let mut endpoints = Keys::default();
+    let mut bridges = Keys::default();
     for snap in channels {
-        uniqueids.insert(snap.uniqueid.clone());
-        calls.insert(if snap.linkedid.is_empty() {
-            snap.uniqueid.clone()
+        uniqueids.add(Cow::Borrowed(&snap.uniqueid));
+        calls.add(Cow::Borrowed(if snap.linkedid.is_empty() {
+            &snap.uniqueid
         } else {
-            snap.linkedid.clone()
-        });
-        endpoints.extend(extension_of(&snap.name));
+            &snap.linkedid
+        }));
+        if let Some(ext) = extension_of(live, &snap.name) {
+            endpoints.add(Cow::Borrowed(ext));
+        }
     }
-    for uid in &uniqueids {
+    for uid in &uniqueids.0 {
         // What the channel was (a rename or a new linkedid moves it from
         // one extension or call to another; a hangup may not name it).
-        if let Some(Entry::Channel(old)) = published[View::Channels as usize].get(uid) {
-            endpoints.extend(extension_of(&old.name));
-            calls.insert(call_key(old).to_owned());
+        if let Some(Entry::Channel(old)) = published[View::Channels as usize]
+            .get(uid.as_ref())
+            .map(|e| &**e)
+        {
+            if let Some(ext) = extension_of(live, &old.name) {
+                endpoints.add_copy(ext);
+            }
+            calls.add_copy(call_key(old));
             if !old.bridge.is_empty() {
-                bridges.insert(old.bridge.clone());
+                bridges.add_copy(&old.bridge);
             }
         }
-        if let Some(ch) = live.channel_entry(uid)
+        if let Some(ch) = live.channel(uid)
             && !ch.bridge.is_empty()
         {
-            bridges.insert(ch.bridge.clone());
+            bridges.add(Cow::Borrowed(&ch.bridge));
         }
     }
-    let mut keyed = |view: View, keys: BTreeSet<String>, derive: &dyn Fn(&str) -> Option<Entry>| {
+    let mut keyed = |view: View, keys: Keys<'_>, derive: &dyn Fn(&str) -> Option<Entry>| {
         let map = &mut published[view as usize];
-        for key in keys {
+        for key in keys.0 {
             let new = derive(&key);
-            match (map.get(&key), new) {
+            match (map.get_mut(key.as_ref()), new) {
                 (None, None) => {}
                 (Some(_), None) => {
-                    let old = map.remove(&key).expect("present");
-                    changes.push((view, Op::Remove, key, None));
+                    let old = map.remove(key.as_ref()).expect("present");
+                    changes.push((view, Op::Remove, key.into_owned(), None));
                     removed.push(old);
                 }
-                (old, Some(new)) => {
-                    if old != Some(&new) {
-                        changes.push((view, Op::Upsert, key.clone(), Some(new.clone())));
-                        map.insert(key, new);
+                (Some(old), Some(new)) => {
+                    if **old != new {
+                        let new = Arc::new(new);
+                        *old = Arc::clone(&new);
+                        changes.push((view, Op::Upsert, key.into_owned(), Some(new)));
                     }
+                }
+                (None, Some(new)) => {
+                    let new = Arc::new(new);
+                    let key = key.into_owned();
+                    map.insert(key.clone(), Arc::clone(&new));
+                    changes.push((view, Op::Upsert, key, Some(new)));
                 }
             }
         }
@@ -387,7 +427,7 @@ fn keyed_changes(
         live.endpoint_entry(k).map(Entry::Endpoint)
     });
     keyed(View::Channels, uniqueids, &|k| {
-        live.channel_entry(k).map(Entry::Channel)
+        live.channel(k).cloned().map(Entry::Channel)
     });
     keyed(View::Calls, calls, &|k| live.call_entry(k).map(Entry::Call));
     keyed(View::Bridges, bridges, &|k| {

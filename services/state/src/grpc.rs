@@ -360,7 +360,7 @@ fn stitched(
                         continue;
                     }
                 };
-                if delta.tenant != st.tenant || delta.seq <= st.last {
+                if *delta.tenant != *st.tenant || delta.seq <= st.last {
                     // Another tenant's (never on these subjects), or already
                     // in the client's snapshot, or a copy from a replica.
                     continue;

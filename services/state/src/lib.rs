@@ -25,6 +25,7 @@
 //! * [`grpc`]: the `ringside.state.v1.State` gRPC API, answered over the
 //!   bus.
 
+mod by_pbx;
 pub mod deltas;
 pub mod engine;
 pub mod grpc;

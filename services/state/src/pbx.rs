@@ -874,9 +874,9 @@ impl PbxView {
         self.endpoints.get(name).is_some_and(|r| r.trunk)
     }
 
-    /// One channel's entry.
-    pub(crate) fn channel_entry(&self, uniqueid: &str) -> Option<Channel> {
-        self.channels.get(uniqueid).cloned()
+    /// One channel (its entry is a copy).
+    pub(crate) fn channel(&self, uniqueid: &str) -> Option<&Channel> {
+        self.channels.get(uniqueid)
     }
 
     /// One call's entry: the channels of `linkedid`.

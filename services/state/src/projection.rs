@@ -18,13 +18,12 @@
 //!   whenever a new epoch begins, until a resync of that epoch completes.
 //!   Its last known views stay visible, marked stale.
 
-use std::collections::BTreeMap;
-
 use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{Envelope, SyncCompleted, SyncOutcome};
 
 use serde::{Deserialize, Serialize};
 
+use crate::by_pbx::ByPbx;
 use crate::deltas::{View, ViewSet};
 use crate::pbx::{Part, PbxView};
 use crate::views::{PbxStatus, Snapshot};
@@ -58,8 +57,7 @@ struct PbxState {
 /// The views of every PBX seen in the stream.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Projection {
-    #[serde(with = "crate::persist::pairs")]
-    pbxs: BTreeMap<(String, String), PbxState>,
+    pbxs: ByPbx<PbxState>,
 }
 
 impl Projection {
@@ -75,8 +73,7 @@ impl Projection {
         };
         let state = self
             .pbxs
-            .entry((env.tenant.clone(), env.pbx.clone()))
-            .or_insert_with(|| PbxState {
+            .get_or_insert_with(&env.tenant, &env.pbx, || PbxState {
                 epoch: env.epoch,
                 sequence: 0,
                 seen: false,
@@ -158,14 +155,12 @@ impl Projection {
 
     /// One PBX's live view (what the views are derived from).
     pub(crate) fn live_view(&self, tenant: &str, pbx: &str) -> Option<&PbxView> {
-        self.pbxs
-            .get(&(tenant.to_owned(), pbx.to_owned()))
-            .map(|s| &s.live)
+        self.pbxs.get(tenant, pbx).map(|s| &s.live)
     }
 
     /// The PBXs seen, as (tenant, pbx).
     pub fn pbx_ids(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pbxs.keys().map(|(t, p)| (t.as_str(), p.as_str()))
+        self.pbxs.iter().map(|(ids, _)| ids)
     }
 
     /// The views of one PBX (empty when it was never seen).
@@ -177,7 +172,7 @@ impl Projection {
     /// re-derives after an event that can only change those.
     pub fn views_of(&self, tenant: &str, pbx: &str, views: ViewSet) -> Snapshot {
         let mut out = Snapshot::default();
-        if let Some(state) = self.pbxs.get(&(tenant.to_owned(), pbx.to_owned())) {
+        if let Some(state) = self.pbxs.get(tenant, pbx) {
             if views.contains(View::Pbxs) {
                 out.pbxs.push(PbxStatus {
                     tenant: tenant.to_owned(),

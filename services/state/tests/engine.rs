@@ -86,7 +86,7 @@ fn a_snapshot_plus_the_deltas_after_it_is_the_views() {
                 delta.seq, expected_seq,
                 "{name}: a hole or a repeat in the sequence"
             );
-            assert_eq!(delta.tenant, TENANT);
+            assert_eq!(&*delta.tenant, TENANT);
             deltas::apply_to(&mut client, delta);
         }
         assert_eq!(engine.seq(TENANT), expected_seq, "{name}");

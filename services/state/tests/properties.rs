@@ -399,7 +399,7 @@ proptest! {
                 prop_assert_eq!(d.seq, expected);
                 let key = (d.view, d.key.clone());
                 match &d.value {
-                    Some(v) => { client.insert(key, v.clone()); }
+                    Some(v) => { client.insert(key, Entry::clone(v)); }
                     None => { client.remove(&key); }
                 }
             }

@@ -2,6 +2,8 @@
 //! meaning (the Rust enums have no UNSPECIFIED; the proto ones keep 0 for
 //! it).
 
+use std::sync::Arc;
+
 use ringside_proto::state::v1 as pb;
 
 use crate::deltas::{Delta, Entry, Op, View};
@@ -23,16 +25,16 @@ pub(crate) fn snapshot(seq: Option<u64>, s: Snapshot) -> pb::Snapshot {
 
 pub(crate) fn delta(d: Delta) -> pb::Delta {
     pb::Delta {
-        tenant: d.tenant,
+        tenant: d.tenant.to_string(),
         seq: d.seq,
-        pbx: d.pbx,
+        pbx: d.pbx.to_string(),
         view: view(d.view) as i32,
         op: match d.op {
             Op::Upsert => pb::Op::Upsert,
             Op::Remove => pb::Op::Remove,
         } as i32,
         key: d.key,
-        value: d.value.map(entry),
+        value: d.value.map(|e| entry(Arc::unwrap_or_clone(e))),
     }
 }
 

@@ -254,7 +254,7 @@ async fn publish(deps: &Deps, out: &Output, trace: Option<&(String, Option<Strin
     let subjects = deps.topology.subjects();
     for delta in &out.deltas {
         let (Ok(tenant), Ok(view)) = (
-            TenantId::new(&delta.tenant),
+            TenantId::new(&*delta.tenant),
             Token::new(delta.view.as_str()),
         ) else {
             continue;
