@@ -7,6 +7,9 @@
 //!
 //! The load is synthetic but shaped like the corpus's: two-leg calls, each
 //! created, answered and hung up (6 events), with a fixed number in progress.
+//! The "as a PBX sends them" runs add what `load-sample.ami` has per channel
+//! besides: 21 `VarSet` and 2.5 `Newexten` (rounded to 2), which reach the
+//! state service as `Unmapped` envelopes.
 //! Run with `scripts/bench state` (release build).
 
 use std::time::Instant;
@@ -15,7 +18,7 @@ use prost_types::Timestamp;
 use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{
     CallerId, ChannelCreated, ChannelHungUp, ChannelSnapshot, ChannelState, ChannelStateChanged,
-    Envelope,
+    Envelope, Header, Unmapped,
 };
 use ringside_state::Engine;
 
@@ -31,6 +34,8 @@ struct Load {
     next_call: u64,
     active: std::collections::VecDeque<u64>,
     concurrent: usize,
+    /// Add each channel's `VarSet`s and `Newexten`s.
+    unmapped: bool,
 }
 
 impl Load {
@@ -42,7 +47,35 @@ impl Load {
             next_call: 0,
             active: Default::default(),
             concurrent,
+            unmapped: false,
         }
+    }
+
+    /// With each channel's `VarSet`s and `Newexten`s.
+    fn with_unmapped(mut self) -> Self {
+        self.unmapped = true;
+        self
+    }
+
+    /// An `Unmapped` event of a channel, as the ingestor publishes it.
+    fn unmapped(
+        &mut self,
+        name: &str,
+        channel: &ChannelSnapshot,
+        extra: &[(&str, &str)],
+    ) -> Envelope {
+        let mut headers = vec![
+            header("Event", name),
+            header("Channel", &channel.name),
+            header("Uniqueid", &channel.uniqueid),
+            header("Linkedid", &channel.linkedid),
+            header("Context", "from-internal"),
+        ];
+        headers.extend(extra.iter().map(|(k, v)| header(k, v)));
+        self.env(Kind::Unmapped(Unmapped {
+            name: name.into(),
+            headers,
+        }))
     }
 
     fn env(&mut self, kind: Kind) -> Envelope {
@@ -91,6 +124,29 @@ impl Load {
             }));
             out.push(env);
         }
+        if self.unmapped {
+            for leg in ["a", "b"] {
+                let channel = self.leg(call, leg, ChannelState::Ring);
+                for priority in ["1", "2"] {
+                    let env = self.unmapped(
+                        "Newexten",
+                        &channel,
+                        &[
+                            ("Exten", &channel.exten),
+                            ("Priority", priority),
+                            ("Application", "Dial"),
+                        ],
+                    );
+                    out.push(env);
+                }
+                for i in 0..21 {
+                    let var = format!("VAR_{i}");
+                    let env =
+                        self.unmapped("VarSet", &channel, &[("Variable", &var), ("Value", "1")]);
+                    out.push(env);
+                }
+            }
+        }
         for leg in ["a", "b"] {
             let channel = Some(self.leg(call, leg, ChannelState::Up));
             let env = self.env(Kind::ChannelStateChanged(ChannelStateChanged { channel }));
@@ -120,6 +176,13 @@ impl Load {
     }
 }
 
+fn header(key: &str, value: &str) -> Header {
+    Header {
+        key: key.into(),
+        value: Some(value.into()),
+    }
+}
+
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm
@@ -135,10 +198,18 @@ fn rss_bytes() -> u64 {
 /// (and their page faults) rather than the engine.
 const BATCH: usize = 10_000;
 
-fn apply_rate(concurrent: usize, events: usize) {
+fn apply_rate(concurrent: usize, events: usize, unmapped: bool) {
     let mut load = Load::new("bench", "pbx-1", concurrent);
+    if unmapped {
+        load = load.with_unmapped();
+    }
     let mut engine = Engine::new();
-    for e in &load.events(concurrent * 6) {
+    // Up to the target concurrency before timing.
+    let mut warm = Vec::new();
+    while load.next_call <= concurrent as u64 {
+        load.step(&mut warm);
+    }
+    for e in &warm {
         engine.apply(e);
     }
     let mut applied = 0usize;
@@ -158,7 +229,12 @@ fn apply_rate(concurrent: usize, events: usize) {
     }
     let secs = timed.as_secs_f64();
     println!(
-        "apply, 1 PBX, {concurrent} calls in progress: {:.0} events/s ({applied} events, {deltas} deltas, {records} call records, {secs:.2} s)",
+        "apply, 1 PBX, {concurrent} calls in progress{}: {:.0} events/s ({applied} events, {deltas} deltas, {records} call records, {secs:.2} s)",
+        if unmapped {
+            ", as a PBX sends them"
+        } else {
+            ""
+        },
         applied as f64 / secs,
     );
 }
@@ -248,9 +324,11 @@ fn main() {
         .collect();
     let wants = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
     if wants("apply") {
-        apply_rate(10, 300_000);
-        apply_rate(200, 300_000);
-        apply_rate(2000, 60_000);
+        apply_rate(10, 300_000, false);
+        apply_rate(200, 300_000, false);
+        apply_rate(2000, 60_000, false);
+        apply_rate(200, 1_000_000, true);
+        apply_rate(2000, 1_000_000, true);
     }
     if wants("memory") {
         memory_per_channel();

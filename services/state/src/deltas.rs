@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use ringside_proto::events::v1::envelope::Kind;
 
+use crate::pbx::newexten_uniqueid;
 use crate::views::{
     Bridge, Call, Channel, Conference, Endpoint, PbxStatus, Queue, Snapshot, Trunk,
 };
@@ -121,8 +122,11 @@ impl ViewSet {
             // its snapshot (state, answer time, name): its call and
             // extension can change too.
             | Kind::BridgeEntered(_)
-            | Kind::BridgeLeft(_)
-            | Kind::Unmapped(_) => CHANNELS,
+            | Kind::BridgeLeft(_) => CHANNELS,
+            Kind::Unmapped(u) if newexten_uniqueid(u).is_some() => CHANNELS,
+            // Most of what a PBX sends (`VarSet` above all): re-deriving
+            // the channel views for each made apply O(channels).
+            Kind::Unmapped(_) => ViewSet::NONE,
             Kind::BridgeCreated(_)
             | Kind::BridgeDestroyed(_)
             | Kind::BridgeListed(_) => BRIDGES,

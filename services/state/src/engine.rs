@@ -23,7 +23,7 @@ use ringside_proto::events::v1::{ChannelSnapshot, Envelope};
 
 use crate::by_pbx::ByPbx;
 use crate::deltas::{self, Delta, Entry, Op, Published, View, ViewSet};
-use crate::pbx::{PbxView, call_key};
+use crate::pbx::{PbxView, call_key, newexten_uniqueid};
 use crate::projection::event_time_ms;
 use crate::records::{self, CallNotes, CallRecord};
 use crate::views::Snapshot;
@@ -102,13 +102,15 @@ impl Engine {
         if applied != Applied::Applied {
             return out;
         }
-        let notes = self
-            .state
-            .notes
-            .get_or_insert_with(&env.tenant, &env.pbx, BTreeMap::new);
-        take_notes(notes, env);
+        take_notes(&mut self.state.notes, env);
+        let seq = match self.state.seqs.get_mut(&env.tenant) {
+            Some(seq) => seq,
+            None => self.state.seqs.entry(env.tenant.clone()).or_default(),
+        };
 
         let views = match &env.kind {
+            // The reference checks the shortcuts below too.
+            _ if self.whole_views_only => ViewSet::ALL,
             // A resync entry goes to the staging view: nothing visible
             // changes until SyncCompleted swaps it in.
             Some(Kind::SyncStarted(_) | Kind::SyncCompleted(_)) => ViewSet::ALL,
@@ -116,6 +118,10 @@ impl Engine {
             Some(kind) => ViewSet::affected_by(kind),
             None => ViewSet::NONE,
         };
+        if views == ViewSet::NONE {
+            // Most of what a PBX sends (`VarSet`) and every resync entry.
+            return out;
+        }
         let published = self
             .published
             .get_or_insert_with(&env.tenant, &env.pbx, || {
@@ -123,17 +129,17 @@ impl Engine {
             });
         let mut changes = Vec::new();
         let mut removed = Vec::new();
-        let channels = match &env.kind {
-            Some(kind) if !env.sync && !self.whole_views_only => channel_snapshots(kind),
+        let touched = match &env.kind {
+            Some(kind) if !env.sync && !self.whole_views_only => channels_touched(kind),
             _ => [None, None],
         };
         let live = self.state.projection.live_view(&env.tenant, &env.pbx);
-        if let (true, Some(live)) = (channels.iter().any(Option::is_some), live) {
+        if let (true, Some(live)) = (touched.iter().any(Option::is_some), live) {
             // A channel event changes a few entries: derive only those, so
             // its cost does not grow with the PBX's size.
             keyed_changes(
                 live,
-                channels.into_iter().flatten(),
+                touched.into_iter().flatten(),
                 &mut published.views,
                 &mut changes,
                 &mut removed,
@@ -150,10 +156,6 @@ impl Engine {
             }
         }
 
-        let seq = match self.state.seqs.get_mut(&env.tenant) {
-            Some(seq) => seq,
-            None => self.state.seqs.entry(env.tenant.clone()).or_default(),
-        };
         out.deltas = changes
             .into_iter()
             .map(|(view, op, key, value)| {
@@ -170,6 +172,10 @@ impl Engine {
             })
             .collect();
 
+        let notes = self
+            .state
+            .notes
+            .get_or_insert_with(&env.tenant, &env.pbx, BTreeMap::new);
         for delta in &out.deltas {
             if let Some(Entry::Call(call)) = delta.value.as_deref() {
                 notes_of(notes, &call.id).saw(call);
@@ -181,7 +187,7 @@ impl Engine {
             if let Entry::Call(call) = &*entry {
                 let notes = notes.remove(&call.id).unwrap_or_default();
                 out.records
-                    .push(records::record(call, &notes, at, !observed_end));
+                    .push(records::record(call, notes, at, !observed_end));
             }
         }
         if matches!(env.kind, Some(Kind::SyncCompleted(_))) {
@@ -192,8 +198,10 @@ impl Engine {
         out
     }
 
-    /// An engine that re-derives whole views after every event (the
-    /// reference the keyed derivation of channel events is tested against).
+    /// An engine that re-derives every view after every event: the
+    /// reference that the keyed derivation of channel events, and the
+    /// views [`ViewSet::affected_by`] says an event can change, are tested
+    /// against.
     #[doc(hidden)]
     pub fn deriving_whole_views(mut self) -> Self {
         self.whole_views_only = true;
@@ -262,11 +270,21 @@ impl Engine {
 }
 
 /// Records what the views do not keep but a call record needs.
-fn take_notes(notes: &mut BTreeMap<String, CallNotes>, env: &Envelope) {
+fn take_notes(notes: &mut ByPbx<BTreeMap<String, CallNotes>>, env: &Envelope) {
+    fn of<'n>(
+        notes: &'n mut ByPbx<BTreeMap<String, CallNotes>>,
+        env: &Envelope,
+        linkedid: &str,
+    ) -> &'n mut CallNotes {
+        notes_of(
+            notes.get_or_insert_with(&env.tenant, &env.pbx, BTreeMap::new),
+            linkedid,
+        )
+    }
     match &env.kind {
         Some(Kind::DialEnded(d)) => {
             if let Some(c) = d.caller.as_ref().or(d.destination.as_ref()) {
-                notes_of(notes, &c.linkedid).dialed(d.status());
+                of(notes, env, &c.linkedid).dialed(d.status());
             }
         }
         Some(Kind::ChannelHungUp(h)) => {
@@ -276,7 +294,7 @@ fn take_notes(notes: &mut BTreeMap<String, CallNotes>, env: &Envelope) {
                 } else {
                     &c.linkedid
                 };
-                notes_of(notes, linkedid).hung_up(
+                of(notes, env, linkedid).hung_up(
                     c.uniqueid == *linkedid,
                     h.cause_code,
                     &h.cause_text,
@@ -295,11 +313,14 @@ fn notes_of<'a>(notes: &'a mut BTreeMap<String, CallNotes>, linkedid: &str) -> &
     notes.get_mut(linkedid).expect("inserted above")
 }
 
-/// The channels a channel event names (none for any other kind, and for
-/// `Newexten`, which names its channel only in unmapped headers).
-fn channel_snapshots(kind: &Kind) -> [Option<&ChannelSnapshot>; 2] {
-    fn one(c: &Option<ChannelSnapshot>) -> [Option<&ChannelSnapshot>; 2] {
-        [c.as_ref(), None]
+/// The uniqueids of the channels a channel event names (none for any other
+/// kind).
+fn channels_touched(kind: &Kind) -> [Option<&str>; 2] {
+    fn id(c: &Option<ChannelSnapshot>) -> Option<&str> {
+        c.as_ref().map(|c| c.uniqueid.as_str())
+    }
+    fn one(c: &Option<ChannelSnapshot>) -> [Option<&str>; 2] {
+        [id(c), None]
     }
     match kind {
         Kind::ChannelCreated(c) => one(&c.channel),
@@ -311,10 +332,11 @@ fn channel_snapshots(kind: &Kind) -> [Option<&ChannelSnapshot>; 2] {
         Kind::ChannelUnheld(c) => one(&c.channel),
         Kind::MusicOnHoldStarted(c) => one(&c.channel),
         Kind::MusicOnHoldStopped(c) => one(&c.channel),
-        Kind::DialBegan(d) => [d.caller.as_ref(), d.destination.as_ref()],
-        Kind::DialEnded(d) => [d.caller.as_ref(), d.destination.as_ref()],
+        Kind::DialBegan(d) => [id(&d.caller), id(&d.destination)],
+        Kind::DialEnded(d) => [id(&d.caller), id(&d.destination)],
         Kind::BridgeEntered(b) => one(&b.channel),
         Kind::BridgeLeft(b) => one(&b.channel),
+        Kind::Unmapped(u) => [newexten_uniqueid(u), None],
         _ => [None, None],
     }
 }
@@ -353,9 +375,13 @@ fn extension_of<'s>(live: &PbxView, name: &'s str) -> Option<&'s str> {
 /// The changes a channel event made: its channels, their calls (the
 /// linkedid now and before), their extensions' channel counts and the
 /// bridges they were or are in — in the order a whole-view diff gives.
+///
+/// What a channel is now is in the live view (the event is applied); what
+/// it was, in the published entry (a rename or a new linkedid moves it
+/// from one extension or call to another; a hangup removed it).
 fn keyed_changes<'a>(
     live: &'a PbxView,
-    channels: impl Iterator<Item = &'a ChannelSnapshot>,
+    touched: impl Iterator<Item = &'a str>,
     published: &mut Published,
     changes: &mut Vec<deltas::Change>,
     removed: &mut Vec<Arc<Entry>>,
@@ -364,20 +390,19 @@ fn keyed_changes<'a>(
     let mut calls = Keys::default();
     let mut endpoints = Keys::default();
     let mut bridges = Keys::default();
-    for snap in channels {
-        uniqueids.add(Cow::Borrowed(&snap.uniqueid));
-        calls.add(Cow::Borrowed(if snap.linkedid.is_empty() {
-            &snap.uniqueid
-        } else {
-            &snap.linkedid
-        }));
-        if let Some(ext) = extension_of(live, &snap.name) {
-            endpoints.add(Cow::Borrowed(ext));
+    for uid in touched {
+        uniqueids.add(Cow::Borrowed(uid));
+        if let Some(ch) = live.channel(uid) {
+            calls.add(Cow::Borrowed(call_key(ch)));
+            if let Some(ext) = extension_of(live, &ch.name) {
+                endpoints.add(Cow::Borrowed(ext));
+            }
+            if !ch.bridge.is_empty() {
+                bridges.add(Cow::Borrowed(&ch.bridge));
+            }
         }
     }
     for uid in &uniqueids.0 {
-        // What the channel was (a rename or a new linkedid moves it from
-        // one extension or call to another; a hangup may not name it).
         if let Some(Entry::Channel(old)) = published[View::Channels as usize]
             .get(uid.as_ref())
             .map(|e| &**e)
@@ -389,11 +414,6 @@ fn keyed_changes<'a>(
             if !old.bridge.is_empty() {
                 bridges.add_copy(&old.bridge);
             }
-        }
-        if let Some(ch) = live.channel(uid)
-            && !ch.bridge.is_empty()
-        {
-            bridges.add(Cow::Borrowed(&ch.bridge));
         }
     }
     let mut keyed = |view: View, keys: Keys<'_>, derive: &dyn Fn(&str) -> Option<Entry>| {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{
     BridgeSnapshot, ChannelSnapshot, ContactStatus, DeviceState, PeerStatus, QualifyStatus,
-    QueueMember as PbQueueMember, RegistrationStatus,
+    QueueMember as PbQueueMember, RegistrationStatus, Unmapped,
 };
 
 use serde::{Deserialize, Serialize};
@@ -465,29 +465,25 @@ impl PbxView {
                 self.touch(t.second_transferer.as_ref(), at);
                 self.touch(t.transferee.as_ref(), at);
             }
-            Kind::Unmapped(u) if u.name.eq_ignore_ascii_case("Newexten") => {
-                let get = |key: &str| {
-                    u.headers
-                        .iter()
-                        .find(|h| h.key.eq_ignore_ascii_case(key))
-                        .and_then(|h| h.value.as_deref())
+            Kind::Unmapped(u) => {
+                let Some(id) = newexten_uniqueid(u) else {
+                    return;
                 };
-                if let Some(id) = get("Uniqueid") {
-                    self.channels.modify(id, |ch| {
-                        if let Some(v) = get("Context") {
-                            v.clone_into(&mut ch.context);
-                        }
-                        if let Some(v) = get("Exten") {
-                            v.clone_into(&mut ch.exten);
-                        }
-                        if let Some(v) = get("Application") {
-                            v.clone_into(&mut ch.application);
-                        }
-                        if let Some(v) = get("AppData") {
-                            v.clone_into(&mut ch.application_data);
-                        }
-                    });
-                }
+                let get = |key: &str| unmapped_header(u, key);
+                self.channels.modify(id, |ch| {
+                    if let Some(v) = get("Context") {
+                        v.clone_into(&mut ch.context);
+                    }
+                    if let Some(v) = get("Exten") {
+                        v.clone_into(&mut ch.exten);
+                    }
+                    if let Some(v) = get("Application") {
+                        v.clone_into(&mut ch.application);
+                    }
+                    if let Some(v) = get("AppData") {
+                        v.clone_into(&mut ch.application_data);
+                    }
+                });
             }
 
             // Bridges.
@@ -994,6 +990,26 @@ impl PbxView {
             });
         }
     }
+}
+
+/// The channel a `Newexten` moves to a new dialplan step: the one unmapped
+/// event the views use (its context, extension and application). Any other
+/// unmapped event (`VarSet`, most of what a PBX sends) changes nothing.
+pub(crate) fn newexten_uniqueid(u: &Unmapped) -> Option<&str> {
+    if u.name.eq_ignore_ascii_case("Newexten") {
+        unmapped_header(u, "Uniqueid")
+    } else {
+        None
+    }
+}
+
+/// The first value of an unmapped event's header (keys compared as AMI
+/// does, ignoring case).
+fn unmapped_header<'u>(u: &'u Unmapped, key: &str) -> Option<&'u str> {
+    u.headers
+        .iter()
+        .find(|h| h.key.eq_ignore_ascii_case(key))
+        .and_then(|h| h.value.as_deref())
 }
 
 /// The key of the call a channel belongs to: its linkedid (its own

@@ -144,10 +144,10 @@ fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 }
 
 /// The record of `last` (the call as last seen), ended at `end_ms`.
-pub fn record(last: &Call, notes: &CallNotes, end_ms: i64, end_inferred: bool) -> CallRecord {
-    let mut merged = notes.clone();
-    merged.saw(last);
-    let call = merged.seen.as_ref().unwrap_or(last);
+pub fn record(last: &Call, mut notes: CallNotes, end_ms: i64, end_inferred: bool) -> CallRecord {
+    notes.saw(last);
+    let notes = &notes;
+    let call = notes.seen.as_ref().unwrap_or(last);
     let start_ms = call.start_ms.unwrap_or(end_ms);
     // As Asterisk's CDR: a Dial's outcome decides the disposition (a caller
     // answered by a queue whose agents never picked up is NO ANSWER); the

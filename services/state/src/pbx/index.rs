@@ -26,25 +26,27 @@ pub(crate) fn device_of(name: &str) -> Option<&str> {
 }
 
 /// What a channel is indexed by.
-#[derive(PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct ChannelKeys {
     call: String,
-    device: Option<String>,
+    /// Empty when the name has no device part.
+    device: String,
     bridge: String,
 }
 
 impl ChannelKeys {
-    fn of(ch: &Channel) -> Self {
-        ChannelKeys {
-            call: call_key(ch).to_owned(),
-            device: device_of(&ch.name).map(str::to_owned),
-            bridge: ch.bridge.clone(),
-        }
+    /// Becomes the keys of `ch`, reusing its buffers.
+    fn set_from(&mut self, ch: &Channel) {
+        self.call.clear();
+        self.call.push_str(call_key(ch));
+        self.device.clear();
+        self.device.push_str(device_of(&ch.name).unwrap_or(""));
+        self.bridge.clone_from(&ch.bridge);
     }
 
     fn same_as(&self, ch: &Channel) -> bool {
         self.call == call_key(ch)
-            && self.device.as_deref() == device_of(&ch.name)
+            && self.device == device_of(&ch.name).unwrap_or("")
             && self.bridge == ch.bridge
     }
 }
@@ -60,6 +62,9 @@ pub(crate) struct Channels {
     /// Bridge id → uniqueids of the channels in it (channels in no bridge
     /// are not listed).
     bridges: HashMap<String, BTreeSet<String>>,
+    /// The keys of the channel being modified, kept between calls so that
+    /// `modify` (every event that touches a channel) allocates nothing.
+    before: ChannelKeys,
 }
 
 impl Channels {
@@ -95,14 +100,16 @@ impl Channels {
         f: impl FnOnce(&mut Channel) -> R,
     ) -> Option<R> {
         let ch = self.by_uniqueid.get_mut(uniqueid)?;
-        let before = ChannelKeys::of(ch);
+        let mut before = std::mem::take(&mut self.before);
+        before.set_from(ch);
         let out = f(ch);
         debug_assert_eq!(ch.uniqueid, uniqueid, "modify must not change the key");
         if !before.same_as(ch) {
             let ch = ch.clone();
-            self.unindex_keys(&ch.uniqueid, before);
+            self.unindex_keys(&ch.uniqueid, &before);
             self.index(&ch);
         }
+        self.before = before;
         Some(out)
     }
 
@@ -139,34 +146,30 @@ impl Channels {
     }
 
     fn index(&mut self, ch: &Channel) {
-        self.calls
-            .entry(call_key(ch).to_owned())
-            .or_default()
-            .insert(ch.uniqueid.clone());
-        if let Some(device) = device_of(&ch.name) {
-            *self.devices.entry(device.to_owned()).or_default() += 1;
+        slot_of(&mut self.calls, call_key(ch)).insert(ch.uniqueid.clone());
+        if let Some(device) = device_of(&ch.name).filter(|d| !d.is_empty()) {
+            *slot_of(&mut self.devices, device) += 1;
         }
         if !ch.bridge.is_empty() {
-            self.bridges
-                .entry(ch.bridge.clone())
-                .or_default()
-                .insert(ch.uniqueid.clone());
+            slot_of(&mut self.bridges, &ch.bridge).insert(ch.uniqueid.clone());
         }
     }
 
     fn unindex(&mut self, ch: &Channel) {
-        let keys = ChannelKeys::of(ch);
-        self.unindex_keys(&ch.uniqueid, keys);
+        let mut keys = std::mem::take(&mut self.before);
+        keys.set_from(ch);
+        self.unindex_keys(&ch.uniqueid, &keys);
+        self.before = keys;
     }
 
-    fn unindex_keys(&mut self, uniqueid: &str, keys: ChannelKeys) {
+    fn unindex_keys(&mut self, uniqueid: &str, keys: &ChannelKeys) {
         remove_from(&mut self.calls, &keys.call, uniqueid);
-        if let Some(device) = keys.device
-            && let Some(n) = self.devices.get_mut(&device)
+        if !keys.device.is_empty()
+            && let Some(n) = self.devices.get_mut(keys.device.as_str())
         {
             *n -= 1;
             if *n == 0 {
-                self.devices.remove(&device);
+                self.devices.remove(keys.device.as_str());
             }
         }
         if !keys.bridge.is_empty() {
@@ -182,6 +185,15 @@ impl Channels {
         out.by_uniqueid = by_uniqueid;
         out
     }
+}
+
+/// The value of `key`, made by `Default` the first time (the key is copied
+/// only then).
+fn slot_of<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
 }
 
 /// Removes `member` from the set of `key`, and the set once empty.
