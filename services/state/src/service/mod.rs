@@ -25,6 +25,7 @@ mod pump;
 mod settings;
 pub mod snapshots;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -106,6 +107,9 @@ pub struct StateService {
     requests: BoxStream<'static, Request>,
     applied_since_snapshot: u64,
     last_snapshot: Instant,
+    /// `ringside_state_events_applied_total` by tenant, looked up by its
+    /// labels once per tenant rather than once per event.
+    applied_counters: HashMap<String, metrics::Counter>,
 }
 
 impl StateService {
@@ -167,6 +171,7 @@ impl StateService {
             requests,
             applied_since_snapshot: 0,
             last_snapshot: Instant::now(),
+            applied_counters: HashMap::new(),
         };
         service.catch_up(&events).await?;
         Ok(service)
@@ -229,8 +234,14 @@ impl StateService {
         }
         if out.applied == Applied::Applied {
             self.applied_since_snapshot += 1;
-            metrics::counter!("ringside_state_events_applied_total", "tenant" => env.tenant.clone())
-                .increment(1);
+            match self.applied_counters.get(&env.tenant) {
+                Some(counter) => counter.increment(1),
+                None => {
+                    let counter = metrics::counter!("ringside_state_events_applied_total", "tenant" => env.tenant.clone());
+                    counter.increment(1);
+                    self.applied_counters.insert(env.tenant.clone(), counter);
+                }
+            }
         }
         for record in &out.records {
             kpi::call_recorded(record);
