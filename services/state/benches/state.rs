@@ -9,7 +9,9 @@
 //! created, answered and hung up (6 events), with a fixed number in progress.
 //! The "as a PBX sends them" runs add what `load-sample.ami` has per channel
 //! besides: 21 `VarSet` and 2.5 `Newexten` (rounded to 2), which reach the
-//! state service as `Unmapped` envelopes.
+//! state service as `Unmapped` envelopes, and a device state change (0.6 in
+//! the sample, rounded up); their PBX has its 500 extensions listed, so
+//! channel counts and device states show on extension entries.
 //! Run with `scripts/bench state` (release build).
 
 use std::time::Instant;
@@ -18,7 +20,7 @@ use prost_types::Timestamp;
 use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{
     CallerId, ChannelCreated, ChannelHungUp, ChannelSnapshot, ChannelState, ChannelStateChanged,
-    Envelope, Header, Unmapped,
+    DeviceState, DeviceStateChanged, EndpointListed, Envelope, Header, Unmapped,
 };
 use ringside_state::Engine;
 
@@ -51,10 +53,24 @@ impl Load {
         }
     }
 
-    /// With each channel's `VarSet`s and `Newexten`s.
+    /// With each channel's `VarSet`s, `Newexten`s and device state.
     fn with_unmapped(mut self) -> Self {
         self.unmapped = true;
         self
+    }
+
+    /// The PBX's 500 extensions (`1000`…`1499`), as its resync lists them.
+    fn extensions(&mut self, out: &mut Vec<Envelope>) {
+        for ext in 1000..1500 {
+            let env = self.env(Kind::EndpointListed(EndpointListed {
+                name: ext.to_string(),
+                aor: ext.to_string(),
+                device_state: DeviceState::NotInuse as i32,
+                device_state_raw: "Not in use".into(),
+                ..Default::default()
+            }));
+            out.push(env);
+        }
     }
 
     /// An `Unmapped` event of a channel, as the ingestor publishes it.
@@ -139,6 +155,13 @@ impl Load {
                     );
                     out.push(env);
                 }
+                let device = channel.name.rsplit_once('-').map_or("", |(d, _)| d);
+                let env = self.env(Kind::DeviceStateChanged(DeviceStateChanged {
+                    device: device.into(),
+                    state: DeviceState::Inuse as i32,
+                    state_raw: "In use".into(),
+                }));
+                out.push(env);
                 for i in 0..21 {
                     let var = format!("VAR_{i}");
                     let env =
@@ -206,6 +229,9 @@ fn apply_rate(concurrent: usize, events: usize, unmapped: bool) {
     let mut engine = Engine::new();
     // Up to the target concurrency before timing.
     let mut warm = Vec::new();
+    if unmapped {
+        load.extensions(&mut warm);
+    }
     while load.next_call <= concurrent as u64 {
         load.step(&mut warm);
     }

@@ -93,12 +93,16 @@ impl ViewSet {
         const BRIDGES: ViewSet = ViewSet::of(&[Bridges, Channels]);
         const QUEUES: ViewSet = ViewSet::of(&[Queues]);
         const CONFERENCES: ViewSet = ViewSet::of(&[Conferences]);
+        // A device state, peer status or contact changes how an endpoint
+        // or trunk shows, never which endpoints are trunks (what a call's
+        // direction and trunk come from).
+        const ENDPOINTS: ViewSet = ViewSet::of(&[Endpoints, Trunks]);
         match kind {
-            Kind::EndpointListed(_)
-            | Kind::DeviceStateChanged(_)
+            Kind::DeviceStateChanged(_)
             | Kind::PeerStatusChanged(_)
+            | Kind::ContactStatusChanged(_) => ENDPOINTS,
+            Kind::EndpointListed(_)
             | Kind::SipPeerListed(_)
-            | Kind::ContactStatusChanged(_)
             | Kind::ContactListed(_)
             | Kind::OutboundRegistrationChanged(_)
             | Kind::OutboundRegistrationListed(_)

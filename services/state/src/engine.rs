@@ -26,7 +26,7 @@ use crate::deltas::{self, Delta, Entry, Op, Published, View, ViewSet};
 use crate::pbx::{PbxView, call_key, newexten_uniqueid};
 use crate::projection::event_time_ms;
 use crate::records::{self, CallNotes, CallRecord};
-use crate::views::Snapshot;
+use crate::views::{Snapshot, TrunkKind};
 use crate::{Applied, Projection};
 
 /// What one envelope produced.
@@ -133,8 +133,22 @@ impl Engine {
             Some(kind) if !env.sync && !self.whole_views_only => channels_touched(kind),
             _ => [None, None],
         };
+        let endpoint = match &env.kind {
+            Some(kind) if !env.sync && !self.whole_views_only => endpoint_touched(kind),
+            _ => None,
+        };
         let live = self.state.projection.live_view(&env.tenant, &env.pbx);
-        if let (true, Some(live)) = (touched.iter().any(Option::is_some), live) {
+        if let (Some(endpoint), Some(live)) = (endpoint, live) {
+            if let Some(name) = endpoint {
+                keyed_endpoint_changes(
+                    live,
+                    name,
+                    &mut published.views,
+                    &mut changes,
+                    &mut removed,
+                );
+            }
+        } else if let (true, Some(live)) = (touched.iter().any(Option::is_some), live) {
             // A channel event changes a few entries: derive only those, so
             // its cost does not grow with the PBX's size.
             keyed_changes(
@@ -417,31 +431,14 @@ fn keyed_changes<'a>(
         }
     }
     let mut keyed = |view: View, keys: Keys<'_>, derive: &dyn Fn(&str) -> Option<Entry>| {
-        let map = &mut published[view as usize];
-        for key in keys.0 {
-            let new = derive(&key);
-            match (map.get_mut(key.as_ref()), new) {
-                (None, None) => {}
-                (Some(_), None) => {
-                    let old = map.remove(key.as_ref()).expect("present");
-                    changes.push((view, Op::Remove, key.into_owned(), None));
-                    removed.push(old);
-                }
-                (Some(old), Some(new)) => {
-                    if **old != new {
-                        let new = Arc::new(new);
-                        *old = Arc::clone(&new);
-                        changes.push((view, Op::Upsert, key.into_owned(), Some(new)));
-                    }
-                }
-                (None, Some(new)) => {
-                    let new = Arc::new(new);
-                    let key = key.into_owned();
-                    map.insert(key.clone(), Arc::clone(&new));
-                    changes.push((view, Op::Upsert, key, Some(new)));
-                }
-            }
-        }
+        update_keyed(
+            &mut published[view as usize],
+            view,
+            keys,
+            derive,
+            changes,
+            removed,
+        );
     };
     keyed(View::Endpoints, endpoints, &|k| {
         live.endpoint_entry(k).map(Entry::Endpoint)
@@ -453,4 +450,88 @@ fn keyed_changes<'a>(
     keyed(View::Bridges, bridges, &|k| {
         live.bridge_entry(k).map(Entry::Bridge)
     });
+}
+
+/// The PJSIP endpoint a device state or peer status names (`PJSIP/1001`),
+/// the one extension or trunk entry it can change; `Some(None)` for other
+/// devices (`Queue:…`, `Custom:…`), which no view shows.
+fn endpoint_touched(kind: &Kind) -> Option<Option<&str>> {
+    let device = match kind {
+        Kind::DeviceStateChanged(d) => &d.device,
+        Kind::PeerStatusChanged(p) => &p.peer,
+        _ => return None,
+    };
+    Some(device.strip_prefix("PJSIP/"))
+}
+
+/// The changes of a device state or peer status: its endpoint's entry, as
+/// an extension or as a trunk. A PBX with thousands of extensions changes
+/// device states with every call; re-deriving them all for each made apply
+/// O(endpoints + channels).
+fn keyed_endpoint_changes(
+    live: &PbxView,
+    name: &str,
+    published: &mut Published,
+    changes: &mut Vec<deltas::Change>,
+    removed: &mut Vec<Arc<Entry>>,
+) {
+    let mut endpoints = Keys::default();
+    endpoints.add(Cow::Borrowed(name));
+    update_keyed(
+        &mut published[View::Endpoints as usize],
+        View::Endpoints,
+        endpoints,
+        &|k| live.endpoint_entry(k).map(Entry::Endpoint),
+        changes,
+        removed,
+    );
+    let mut trunks = Keys::default();
+    trunks.add(Cow::Owned(format!(
+        "{}:{name}",
+        TrunkKind::PjsipEndpoint.as_str()
+    )));
+    update_keyed(
+        &mut published[View::Trunks as usize],
+        View::Trunks,
+        trunks,
+        &|_| live.pjsip_trunk_entry(name).map(Entry::Trunk),
+        changes,
+        removed,
+    );
+}
+
+/// Brings the entries of `keys` in one view's published map up to date
+/// with `derive`, noting each change in key order.
+fn update_keyed(
+    map: &mut BTreeMap<String, Arc<Entry>>,
+    view: View,
+    keys: Keys<'_>,
+    derive: &dyn Fn(&str) -> Option<Entry>,
+    changes: &mut Vec<deltas::Change>,
+    removed: &mut Vec<Arc<Entry>>,
+) {
+    for key in keys.0 {
+        let new = derive(&key);
+        match (map.get_mut(key.as_ref()), new) {
+            (None, None) => {}
+            (Some(_), None) => {
+                let old = map.remove(key.as_ref()).expect("present");
+                changes.push((view, Op::Remove, key.into_owned(), None));
+                removed.push(old);
+            }
+            (Some(old), Some(new)) => {
+                if **old != new {
+                    let new = Arc::new(new);
+                    *old = Arc::clone(&new);
+                    changes.push((view, Op::Upsert, key.into_owned(), Some(new)));
+                }
+            }
+            (None, Some(new)) => {
+                let new = Arc::new(new);
+                let key = key.into_owned();
+                map.insert(key.clone(), Arc::clone(&new));
+                changes.push((view, Op::Upsert, key, Some(new)));
+            }
+        }
+    }
 }

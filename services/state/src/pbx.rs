@@ -864,6 +864,18 @@ impl PbxView {
         }
     }
 
+    /// One PJSIP endpoint's entry as a trunk (it has outbound auths), as
+    /// [`PbxView::derive_into`] would make it.
+    pub(crate) fn pjsip_trunk_entry(&self, name: &str) -> Option<Trunk> {
+        let rec = self.endpoints.get(name).filter(|r| r.trunk)?;
+        let device = format!("PJSIP/{name}");
+        let count = self.channels.count_of_device(&device);
+        match self.endpoint_or_trunk(name, &device, rec, count) {
+            EndpointEntry::Trunk(t) => Some(t),
+            EndpointEntry::Endpoint(_) => None,
+        }
+    }
+
     /// Whether `name` is an endpoint shown as a trunk (its entry does not
     /// depend on channels).
     pub(crate) fn is_pjsip_trunk(&self, name: &str) -> bool {

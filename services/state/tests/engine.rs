@@ -168,7 +168,7 @@ fn an_unreadable_snapshot_is_an_error() {
 }
 
 #[test]
-fn channel_events_derive_only_what_they_touch_and_agree_with_whole_views() {
+fn events_derive_only_what_they_touch_and_agree_with_whole_views() {
     for (name, envs) in streams() {
         let mut keyed = Engine::new();
         let mut whole = Engine::new().deriving_whole_views();
