@@ -10,7 +10,8 @@
 //! The "as a PBX sends them" runs add what `load-sample.ami` has per channel
 //! besides: 21 `VarSet` and 2.5 `Newexten` (rounded to 2), which reach the
 //! state service as `Unmapped` envelopes, and a device state change (0.6 in
-//! the sample, rounded up); their PBX has its 500 extensions listed, so
+//! the sample, rounded up); per call, the bridge its legs talk in (created,
+//! entered, left, destroyed); their PBX has its 500 extensions listed, so
 //! channel counts and device states show on extension entries.
 //! Run with `scripts/bench state` (release build).
 
@@ -19,8 +20,9 @@ use std::time::Instant;
 use prost_types::Timestamp;
 use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{
-    CallerId, ChannelCreated, ChannelHungUp, ChannelSnapshot, ChannelState, ChannelStateChanged,
-    DeviceState, DeviceStateChanged, EndpointListed, Envelope, Header, Unmapped,
+    BridgeCreated, BridgeDestroyed, BridgeEntered, BridgeLeft, BridgeSnapshot, CallerId,
+    ChannelCreated, ChannelHungUp, ChannelSnapshot, ChannelState, ChannelStateChanged, DeviceState,
+    DeviceStateChanged, EndpointListed, Envelope, Header, Unmapped,
 };
 use ringside_state::Engine;
 
@@ -175,9 +177,15 @@ impl Load {
             let env = self.env(Kind::ChannelStateChanged(ChannelStateChanged { channel }));
             out.push(env);
         }
+        if self.unmapped {
+            self.bridge(call, true, out);
+        }
         self.active.push_back(call);
         if self.active.len() > self.concurrent {
             let old = self.active.pop_front().expect("not empty");
+            if self.unmapped {
+                self.bridge(old, false, out);
+            }
             for leg in ["b", "a"] {
                 let channel = Some(self.leg(old, leg, ChannelState::Up));
                 let env = self.env(Kind::ChannelHungUp(ChannelHungUp {
@@ -187,6 +195,44 @@ impl Load {
                 }));
                 out.push(env);
             }
+        }
+    }
+
+    /// The bridge of an answered call: created and entered by both legs,
+    /// or left by both and destroyed.
+    fn bridge(&mut self, call: u64, up: bool, out: &mut Vec<Envelope>) {
+        let bridge = Some(BridgeSnapshot {
+            uniqueid: format!("bridge-{call}"),
+            r#type: "basic".into(),
+            technology: "simple_bridge".into(),
+            ..Default::default()
+        });
+        if up {
+            let env = self.env(Kind::BridgeCreated(BridgeCreated {
+                bridge: bridge.clone(),
+            }));
+            out.push(env);
+        }
+        for leg in if up { ["a", "b"] } else { ["b", "a"] } {
+            let channel = Some(self.leg(call, leg, ChannelState::Up));
+            let kind = if up {
+                Kind::BridgeEntered(BridgeEntered {
+                    bridge: bridge.clone(),
+                    channel,
+                    ..Default::default()
+                })
+            } else {
+                Kind::BridgeLeft(BridgeLeft {
+                    bridge: bridge.clone(),
+                    channel,
+                })
+            };
+            let env = self.env(kind);
+            out.push(env);
+        }
+        if !up {
+            let env = self.env(Kind::BridgeDestroyed(BridgeDestroyed { bridge }));
+            out.push(env);
         }
     }
 

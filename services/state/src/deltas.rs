@@ -131,6 +131,9 @@ impl ViewSet {
             // Most of what a PBX sends (`VarSet` above all): re-deriving
             // the channel views for each made apply O(channels).
             Kind::Unmapped(_) => ViewSet::NONE,
+            // Quality reports (one per channel every few seconds) and
+            // Asterisk's own CDRs feed metrics and rating, not the views.
+            Kind::RtcpReport(_) | Kind::CdrRecorded(_) => ViewSet::NONE,
             Kind::BridgeCreated(_)
             | Kind::BridgeDestroyed(_)
             | Kind::BridgeListed(_) => BRIDGES,

@@ -129,36 +129,14 @@ impl Engine {
             });
         let mut changes = Vec::new();
         let mut removed = Vec::new();
-        let touched = match &env.kind {
-            Some(kind) if !env.sync && !self.whole_views_only => channels_touched(kind),
-            _ => [None, None],
-        };
-        let endpoint = match &env.kind {
-            Some(kind) if !env.sync && !self.whole_views_only => endpoint_touched(kind),
-            _ => None,
-        };
         let live = self.state.projection.live_view(&env.tenant, &env.pbx);
-        if let (Some(endpoint), Some(live)) = (endpoint, live) {
-            if let Some(name) = endpoint {
-                keyed_endpoint_changes(
-                    live,
-                    name,
-                    &mut published.views,
-                    &mut changes,
-                    &mut removed,
-                );
+        let keyed = match (&env.kind, live) {
+            (Some(kind), Some(live)) if !env.sync && !self.whole_views_only => {
+                derive_keyed(kind, live, &mut published.views, &mut changes, &mut removed)
             }
-        } else if let (true, Some(live)) = (touched.iter().any(Option::is_some), live) {
-            // A channel event changes a few entries: derive only those, so
-            // its cost does not grow with the PBX's size.
-            keyed_changes(
-                live,
-                touched.into_iter().flatten(),
-                &mut published.views,
-                &mut changes,
-                &mut removed,
-            );
-        } else {
+            _ => false,
+        };
+        if !keyed {
             let new =
                 deltas::published_of(self.state.projection.views_of(&env.tenant, &env.pbx, views));
             for (view, new) in View::ALL.into_iter().zip(new) {
@@ -325,6 +303,95 @@ fn notes_of<'a>(notes: &'a mut BTreeMap<String, CallNotes>, linkedid: &str) -> &
         notes.insert(linkedid.to_owned(), CallNotes::default());
     }
     notes.get_mut(linkedid).expect("inserted above")
+}
+
+/// Derives only the entries an event can change, found by their keys, so
+/// that its cost does not grow with the PBX's size; false when its kind
+/// needs the affected views derived whole.
+fn derive_keyed(
+    kind: &Kind,
+    live: &PbxView,
+    published: &mut Published,
+    changes: &mut Vec<deltas::Change>,
+    removed: &mut Vec<Arc<Entry>>,
+) -> bool {
+    if let Some(endpoint) = endpoint_touched(kind) {
+        if let Some(name) = endpoint {
+            keyed_endpoint_changes(live, name, published, changes, removed);
+        }
+        return true;
+    }
+    let touched = channels_touched(kind);
+    if touched.iter().any(Option::is_some) {
+        keyed_changes(
+            live,
+            touched.into_iter().flatten(),
+            published,
+            changes,
+            removed,
+        );
+        return true;
+    }
+    match kind {
+        Kind::BridgeCreated(b) => {
+            // A new bridge has no channel yet, and a channel's entry does
+            // not change when its bridge is created.
+            let Some(id) = b.bridge.as_ref().map(|b| b.uniqueid.as_str()) else {
+                return true;
+            };
+            keyed_bridge_changes(live, id, Keys::default(), published, changes, removed);
+            true
+        }
+        Kind::BridgeDestroyed(b) => {
+            let Some(id) = b.bridge.as_ref().map(|b| b.uniqueid.as_str()) else {
+                return true;
+            };
+            // The channels that were in it lose their bridge: those the
+            // published bridge listed. A bridge never published (its
+            // creation was missed) is handled whole.
+            let Some(Entry::Bridge(old)) = published[View::Bridges as usize].get(id).map(|e| &**e)
+            else {
+                return false;
+            };
+            let mut channels = Keys::default();
+            for uid in &old.channels {
+                channels.add_copy(uid);
+            }
+            keyed_bridge_changes(live, id, channels, published, changes, removed);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The changes of a bridge created or destroyed: its entry, and the
+/// entries of `channels` (those that were in it).
+fn keyed_bridge_changes(
+    live: &PbxView,
+    id: &str,
+    channels: Keys<'_>,
+    published: &mut Published,
+    changes: &mut Vec<deltas::Change>,
+    removed: &mut Vec<Arc<Entry>>,
+) {
+    update_keyed(
+        &mut published[View::Channels as usize],
+        View::Channels,
+        channels,
+        &|k| live.channel(k).cloned().map(Entry::Channel),
+        changes,
+        removed,
+    );
+    let mut bridges = Keys::default();
+    bridges.add(Cow::Borrowed(id));
+    update_keyed(
+        &mut published[View::Bridges as usize],
+        View::Bridges,
+        bridges,
+        &|k| live.bridge_entry(k).map(Entry::Bridge),
+        changes,
+        removed,
+    );
 }
 
 /// The uniqueids of the channels a channel event names (none for any other

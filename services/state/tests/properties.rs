@@ -18,9 +18,10 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{
-    BridgeDestroyed, BridgeEntered, BridgeLeft, BridgeSnapshot, CallerId, ChannelCreated,
-    ChannelHeld, ChannelHungUp, ChannelSnapshot, ChannelStateChanged, Connected, ContactStatus,
-    ContactStatusChanged, DialBegan, EndpointListed, Envelope, SyncCompleted, SyncListResult,
+    BridgeCreated, BridgeDestroyed, BridgeEntered, BridgeLeft, BridgeSnapshot, CallerId,
+    ChannelCreated, ChannelHeld, ChannelHungUp, ChannelSnapshot, ChannelStateChanged, Connected,
+    ContactStatus, ContactStatusChanged, DeviceState, DeviceStateChanged, DialBegan,
+    EndpointListed, Envelope, PeerStatus, PeerStatusChanged, SyncCompleted, SyncListResult,
     SyncOutcome, SyncStarted,
 };
 use ringside_state::Engine;
@@ -68,8 +69,21 @@ enum Op {
         uid: usize,
         bridge: usize,
     },
+    CreateBridge {
+        bridge: usize,
+    },
     Destroy {
         bridge: usize,
+    },
+    /// A device state change (`Queue:…` for the last device index: no view
+    /// shows it).
+    DeviceState {
+        device: usize,
+        in_use: bool,
+    },
+    PeerStatus {
+        device: usize,
+        reachable: bool,
     },
     Endpoint {
         device: usize,
@@ -106,7 +120,12 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..UIDS, 0..UIDS).prop_map(|(caller, callee)| Op::Dial { caller, callee }),
         2 => (0..UIDS, 0..BRIDGES).prop_map(|(uid, bridge)| Op::Enter { uid, bridge }),
         1 => (0..UIDS, 0..BRIDGES).prop_map(|(uid, bridge)| Op::Leave { uid, bridge }),
+        1 => (0..BRIDGES).prop_map(|bridge| Op::CreateBridge { bridge }),
         1 => (0..BRIDGES).prop_map(|bridge| Op::Destroy { bridge }),
+        1 => (0..DEVICES.len() + 1, any::<bool>())
+            .prop_map(|(device, in_use)| Op::DeviceState { device, in_use }),
+        1 => (0..DEVICES.len(), any::<bool>())
+            .prop_map(|(device, reachable)| Op::PeerStatus { device, reachable }),
         1 => (0..3usize, any::<bool>(), 0..3usize)
             .prop_map(|(device, trunk, aor)| Op::Endpoint { device, trunk, aor }),
         2 => (0..3usize, 0..2usize, proptest::option::of(0..3usize), proptest::option::of(any::<bool>()))
@@ -246,6 +265,40 @@ impl Model {
                 Kind::BridgeLeft(BridgeLeft {
                     bridge: Self::bridge(bridge),
                     channel: Some(Self::snap(uid, None, None, None)),
+                }),
+                false,
+            ),
+            Op::CreateBridge { bridge } => self.push(
+                Kind::BridgeCreated(BridgeCreated {
+                    bridge: Self::bridge(bridge),
+                }),
+                false,
+            ),
+            Op::DeviceState { device, in_use } => self.push(
+                Kind::DeviceStateChanged(DeviceStateChanged {
+                    device: DEVICES
+                        .get(device)
+                        .unwrap_or(&"Queue:support_avail")
+                        .to_string(),
+                    state: if in_use {
+                        DeviceState::Inuse
+                    } else {
+                        DeviceState::NotInuse
+                    } as i32,
+                    state_raw: if in_use { "INUSE" } else { "NOT_INUSE" }.into(),
+                }),
+                false,
+            ),
+            Op::PeerStatus { device, reachable } => self.push(
+                Kind::PeerStatusChanged(PeerStatusChanged {
+                    channel_type: "PJSIP".into(),
+                    peer: DEVICES[device].into(),
+                    status: if reachable {
+                        PeerStatus::Reachable
+                    } else {
+                        PeerStatus::Unreachable
+                    } as i32,
+                    ..Default::default()
                 }),
                 false,
             ),
