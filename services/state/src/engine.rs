@@ -332,6 +332,18 @@ fn derive_keyed(
         );
         return true;
     }
+    if let Some(name) = queue_touched(kind) {
+        keyed_one(View::Queues, name, published, changes, removed, &|k| {
+            live.queue_entry(k).map(Entry::Queue)
+        });
+        return true;
+    }
+    if let Some(name) = conference_touched(kind) {
+        keyed_one(View::Conferences, name, published, changes, removed, &|k| {
+            live.conference_entry(k).map(Entry::Conference)
+        });
+        return true;
+    }
     match kind {
         Kind::BridgeCreated(b) => {
             // A new bridge has no channel yet, and a channel's entry does
@@ -362,6 +374,60 @@ fn derive_keyed(
         }
         _ => false,
     }
+}
+
+/// The queue a live queue event changes (a call center's member states
+/// change with every call: one queue is derived, not all of them).
+fn queue_touched(kind: &Kind) -> Option<&str> {
+    match kind {
+        Kind::QueueCallerJoined(j) => Some(&j.queue),
+        Kind::QueueCallerLeft(l) => Some(&l.queue),
+        Kind::QueueCallerAbandoned(a) => Some(&a.queue),
+        Kind::QueueMemberAdded(m) => m.member.as_ref().map(|m| m.queue.as_str()),
+        Kind::QueueMemberRemoved(m) => m.member.as_ref().map(|m| m.queue.as_str()),
+        Kind::QueueMemberStatusChanged(m) => m.member.as_ref().map(|m| m.queue.as_str()),
+        Kind::QueueMemberPauseChanged(m) => m.member.as_ref().map(|m| m.queue.as_str()),
+        Kind::AgentCalled(c) => c.agent.as_ref().map(|a| a.queue.as_str()),
+        Kind::AgentConnected(c) => c.agent.as_ref().map(|a| a.queue.as_str()),
+        Kind::AgentCompleted(c) => c.agent.as_ref().map(|a| a.queue.as_str()),
+        _ => None,
+    }
+}
+
+/// The conference a live conference event changes (talk detection fires
+/// whenever someone starts or stops speaking).
+fn conference_touched(kind: &Kind) -> Option<&str> {
+    match kind {
+        Kind::ConfbridgeStarted(e) => Some(&e.conference),
+        Kind::ConfbridgeEnded(e) => Some(&e.conference),
+        Kind::ConfbridgeJoined(e) => Some(&e.conference),
+        Kind::ConfbridgeLeft(e) => Some(&e.conference),
+        Kind::ConfbridgeTalkingChanged(e) => Some(&e.conference),
+        Kind::ConfbridgeMuted(e) => Some(&e.conference),
+        Kind::ConfbridgeUnmuted(e) => Some(&e.conference),
+        _ => None,
+    }
+}
+
+/// The change of one entry of one view.
+fn keyed_one(
+    view: View,
+    key: &str,
+    published: &mut Published,
+    changes: &mut Vec<deltas::Change>,
+    removed: &mut Vec<Arc<Entry>>,
+    derive: &dyn Fn(&str) -> Option<Entry>,
+) {
+    let mut keys = Keys::default();
+    keys.add(Cow::Borrowed(key));
+    update_keyed(
+        &mut published[view as usize],
+        view,
+        keys,
+        derive,
+        changes,
+        removed,
+    );
 }
 
 /// The changes of a bridge created or destroyed: its entry, and the

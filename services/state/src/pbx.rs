@@ -976,31 +976,44 @@ impl PbxView {
     }
 
     fn derive_queues_and_conferences(&self, views: ViewSet, out: &mut Snapshot) {
-        for (name, q) in self.queues.iter().filter(|_| views.contains(View::Queues)) {
-            out.queues.push(Queue {
-                tenant: self.tenant.clone(),
-                pbx: self.pbx.clone(),
-                name: name.clone(),
-                strategy: q.strategy.clone(),
-                members: q.members.values().cloned().collect(),
-                callers: q.callers.clone(),
-                completed: q.completed,
-                abandoned: q.abandoned,
-            });
+        if views.contains(View::Queues) {
+            out.queues
+                .extend(self.queues.keys().filter_map(|q| self.queue_entry(q)));
         }
-        for (name, c) in self
-            .conferences
-            .iter()
-            .filter(|_| views.contains(View::Conferences))
-        {
-            out.conferences.push(Conference {
-                tenant: self.tenant.clone(),
-                pbx: self.pbx.clone(),
-                name: name.clone(),
-                locked: c.locked,
-                participants: c.participants.values().cloned().collect(),
-            });
+        if views.contains(View::Conferences) {
+            out.conferences.extend(
+                self.conferences
+                    .keys()
+                    .filter_map(|c| self.conference_entry(c)),
+            );
         }
+    }
+
+    /// One queue's entry.
+    pub(crate) fn queue_entry(&self, name: &str) -> Option<Queue> {
+        let q = self.queues.get(name)?;
+        Some(Queue {
+            tenant: self.tenant.clone(),
+            pbx: self.pbx.clone(),
+            name: name.to_owned(),
+            strategy: q.strategy.clone(),
+            members: q.members.values().cloned().collect(),
+            callers: q.callers.clone(),
+            completed: q.completed,
+            abandoned: q.abandoned,
+        })
+    }
+
+    /// One conference's entry.
+    pub(crate) fn conference_entry(&self, name: &str) -> Option<Conference> {
+        let c = self.conferences.get(name)?;
+        Some(Conference {
+            tenant: self.tenant.clone(),
+            pbx: self.pbx.clone(),
+            name: name.to_owned(),
+            locked: c.locked,
+            participants: c.participants.values().cloned().collect(),
+        })
     }
 }
 
