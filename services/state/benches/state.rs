@@ -395,15 +395,17 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let wants = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    // Memory first: it is read as the growth of RSS, and the allocator
+    // keeps what earlier runs freed, which would hide part of it.
+    if wants("memory") {
+        memory_per_channel();
+    }
     if wants("apply") {
         apply_rate(10, 300_000, false);
         apply_rate(200, 300_000, false);
         apply_rate(2000, 60_000, false);
         apply_rate(200, 1_000_000, true);
         apply_rate(2000, 1_000_000, true);
-    }
-    if wants("memory") {
-        memory_per_channel();
     }
     if wants("snapshot") {
         snapshot_encode();
