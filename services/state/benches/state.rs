@@ -14,6 +14,10 @@
 //! entered, left, destroyed); their PBX has its 500 extensions listed, so
 //! channel counts and device states show on extension entries.
 //! Run with `scripts/bench state` (release build).
+//!
+//! `decode` times what the service does before apply: decoding the
+//! envelopes of `load-sample.ami` (VarSet-heavy, as a loaded PBX is) whole,
+//! and as `envelope_for_apply` does (unused unmapped headers skipped).
 
 use std::time::Instant;
 
@@ -25,6 +29,7 @@ use ringside_proto::events::v1::{
     DeviceStateChanged, EndpointListed, Envelope, Header, Unmapped,
 };
 use ringside_state::Engine;
+use ringside_state::service::envelope_for_apply;
 
 /// The same allocator as the `ringside` binary, so the figures match it.
 #[global_allocator]
@@ -388,6 +393,35 @@ fn restart() {
     );
 }
 
+fn decode() {
+    use ringside_proto::prost::Message as _;
+    let bytes = std::fs::read(ringside_testkit::corpus::path("load-sample.ami"))
+        .expect("the AMI corpus (set RINGSIDE_AMI_CORPUS)");
+    let mut replayer = ringside_state::replay::Replayer::new("bench", "pbx-1").keeping_envelopes();
+    replayer.transcript(&bytes);
+    let encoded: Vec<Vec<u8>> = replayer
+        .envelopes()
+        .iter()
+        .map(|e| e.encode_to_vec())
+        .collect();
+    const ROUNDS: usize = 200;
+    let time = |decode: &dyn Fn(&[u8]) -> Envelope| {
+        let started = Instant::now();
+        for _ in 0..ROUNDS {
+            for e in &encoded {
+                std::hint::black_box(decode(e));
+            }
+        }
+        started.elapsed().as_secs_f64() * 1e9 / (ROUNDS * encoded.len()) as f64
+    };
+    let whole = time(&|b| Envelope::decode(b).expect("an envelope"));
+    let for_apply = time(&|b| envelope_for_apply(b).expect("an envelope"));
+    println!(
+        "decode, the {} envelopes of load-sample.ami: whole {whole:.0} ns each, for apply {for_apply:.0} ns each",
+        encoded.len()
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; any other argument filters by name.
     let filter: Vec<String> = std::env::args()
@@ -412,5 +446,8 @@ fn main() {
     }
     if wants("restart") {
         restart();
+    }
+    if wants("decode") {
+        decode();
     }
 }

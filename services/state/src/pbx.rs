@@ -1021,11 +1021,16 @@ impl PbxView {
 /// event the views use (its context, extension and application). Any other
 /// unmapped event (`VarSet`, most of what a PBX sends) changes nothing.
 pub(crate) fn newexten_uniqueid(u: &Unmapped) -> Option<&str> {
-    if u.name.eq_ignore_ascii_case("Newexten") {
+    if is_newexten(&u.name) {
         unmapped_header(u, "Uniqueid")
     } else {
         None
     }
+}
+
+/// Whether an unmapped event's name is `Newexten`'s.
+pub(crate) fn is_newexten(name: &str) -> bool {
+    name.eq_ignore_ascii_case("Newexten")
 }
 
 /// The first value of an unmapped event's header (keys compared as AMI

@@ -20,10 +20,13 @@
 //! same task that applies events, so the sequence a snapshot says it
 //! includes is exactly the deltas published before it.
 
+mod decode;
 mod kpi;
 mod pump;
 mod settings;
 pub mod snapshots;
+
+pub use decode::envelope_for_apply;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,7 +36,6 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use prost::Message as _;
 use ringside_bus::{
     Bus, ConsumerSpec, Delivered, KvConfig, Outgoing, ReadSpec, Request, StartPosition, StreamRole,
     Subjects, TenantId, Token, Topology,
@@ -209,7 +211,7 @@ impl StateService {
     /// Applies one stream message and publishes what it produced.
     async fn handle(&mut self, msg: &Delivered) -> Step {
         let seq = msg.stream_sequence.unwrap_or(0);
-        let env = match Envelope::decode(msg.payload.as_ref()) {
+        let env = match envelope_for_apply(msg.payload.as_ref()) {
             Ok(env) => env,
             Err(e) => {
                 tracing::warn!(subject = %msg.subject, seq, error = %e, "not an envelope: skipped");
@@ -521,7 +523,7 @@ async fn time_travel(
         if msg.published_at.is_some_and(|t| t > at) {
             break;
         }
-        if let Ok(env) = Envelope::decode(msg.payload.as_ref()) {
+        if let Ok(env) = envelope_for_apply(msg.payload.as_ref()) {
             engine.apply(&env);
         }
     }
