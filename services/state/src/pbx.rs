@@ -853,12 +853,10 @@ impl PbxView {
     }
 
     /// One extension's entry (not a trunk), as [`PbxView::derive_into`]
-    /// would make it: for an event that touched only its channels.
+    /// would make it: for an event that touched only its channels or its
+    /// device.
     pub(crate) fn endpoint_entry(&self, name: &str) -> Option<Endpoint> {
-        let rec = self.endpoints.get(name).filter(|r| !r.trunk)?;
-        let device = format!("PJSIP/{name}");
-        let count = self.channels.count_of_device(&device);
-        match self.endpoint_or_trunk(name, &device, rec, count) {
+        match self.pjsip_entry(name)? {
             EndpointEntry::Endpoint(e) => Some(e),
             EndpointEntry::Trunk(_) => None,
         }
@@ -867,13 +865,18 @@ impl PbxView {
     /// One PJSIP endpoint's entry as a trunk (it has outbound auths), as
     /// [`PbxView::derive_into`] would make it.
     pub(crate) fn pjsip_trunk_entry(&self, name: &str) -> Option<Trunk> {
-        let rec = self.endpoints.get(name).filter(|r| r.trunk)?;
-        let device = format!("PJSIP/{name}");
-        let count = self.channels.count_of_device(&device);
-        match self.endpoint_or_trunk(name, &device, rec, count) {
+        match self.pjsip_entry(name)? {
             EndpointEntry::Trunk(t) => Some(t),
             EndpointEntry::Endpoint(_) => None,
         }
+    }
+
+    /// One PJSIP endpoint's entry, as an extension or a trunk.
+    fn pjsip_entry(&self, name: &str) -> Option<EndpointEntry> {
+        let rec = self.endpoints.get(name)?;
+        let device = format!("PJSIP/{name}");
+        let count = self.channels.count_of_device(&device);
+        Some(self.endpoint_or_trunk(name, &device, rec, count))
     }
 
     /// Whether `name` is an endpoint shown as a trunk (its entry does not
