@@ -93,6 +93,17 @@ impl Engine {
 
     /// Applies one envelope and says what to publish.
     pub fn apply(&mut self, env: &Envelope) -> Output {
+        // The endpoint a contact named before this event: a contact that
+        // moves to another endpoint (or goes) changes that one's entry too.
+        let contact_was = match &env.kind {
+            Some(Kind::ContactStatusChanged(c)) => self
+                .state
+                .projection
+                .live_view(&env.tenant, &env.pbx)
+                .and_then(|live| live.contact_endpoint(&c.aor, &c.uri))
+                .map(str::to_owned),
+            _ => None,
+        };
         let applied = self.state.projection.apply(env);
         let mut out = Output {
             applied,
@@ -131,9 +142,14 @@ impl Engine {
         let mut removed = Vec::new();
         let live = self.state.projection.live_view(&env.tenant, &env.pbx);
         let keyed = match (&env.kind, live) {
-            (Some(kind), Some(live)) if !env.sync && !self.whole_views_only => {
-                derive_keyed(kind, live, &mut published.views, &mut changes, &mut removed)
-            }
+            (Some(kind), Some(live)) if !env.sync && !self.whole_views_only => derive_keyed(
+                kind,
+                live,
+                contact_was.as_deref(),
+                &mut published.views,
+                &mut changes,
+                &mut removed,
+            ),
             _ => false,
         };
         if !keyed {
@@ -308,17 +324,43 @@ fn notes_of<'a>(notes: &'a mut BTreeMap<String, CallNotes>, linkedid: &str) -> &
 /// Derives only the entries an event can change, found by their keys, so
 /// that its cost does not grow with the PBX's size; false when its kind
 /// needs the affected views derived whole.
+///
+/// `contact_was` is the endpoint a contact event's contact named before it.
 fn derive_keyed(
     kind: &Kind,
     live: &PbxView,
+    contact_was: Option<&str>,
     published: &mut Published,
     changes: &mut Vec<deltas::Change>,
     removed: &mut Vec<Arc<Entry>>,
 ) -> bool {
     if let Some(endpoint) = endpoint_touched(kind) {
+        let mut names = Keys::default();
         if let Some(name) = endpoint {
-            keyed_endpoint_changes(live, name, published, changes, removed);
+            names.add(Cow::Borrowed(name));
         }
+        keyed_endpoint_changes(live, names, published, changes, removed);
+        return true;
+    }
+    if let Kind::ContactStatusChanged(c) = kind {
+        // The endpoints that list the contact: the one it names (now and
+        // before) and those of its AOR.
+        let mut names = Keys::default();
+        for name in [
+            Some(c.endpoint_name.as_str()),
+            live.contact_endpoint(&c.aor, &c.uri),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(live.endpoints_of_aor(&c.aor))
+        .filter(|n| !n.is_empty())
+        {
+            names.add(Cow::Borrowed(name));
+        }
+        if let Some(was) = contact_was.filter(|n| !n.is_empty()) {
+            names.add_copy(was);
+        }
+        keyed_endpoint_changes(live, names, published, changes, removed);
         return true;
     }
     let touched = channels_touched(kind);
@@ -597,37 +639,39 @@ fn endpoint_touched(kind: &Kind) -> Option<Option<&str>> {
     Some(device.strip_prefix("PJSIP/"))
 }
 
-/// The changes of a device state or peer status: its endpoint's entry, as
-/// an extension or as a trunk. A PBX with thousands of extensions changes
-/// device states with every call; re-deriving them all for each made apply
+/// The changes of a device state, peer status or contact: the entries of
+/// the endpoints `names`, as extensions or as trunks. A PBX with thousands
+/// of extensions changes device states with every call and contacts with
+/// every re-registration; re-deriving them all for each made apply
 /// O(endpoints + channels).
 fn keyed_endpoint_changes(
     live: &PbxView,
-    name: &str,
+    names: Keys<'_>,
     published: &mut Published,
     changes: &mut Vec<deltas::Change>,
     removed: &mut Vec<Arc<Entry>>,
 ) {
-    let mut endpoints = Keys::default();
-    endpoints.add(Cow::Borrowed(name));
+    let kind = TrunkKind::PjsipEndpoint.as_str();
+    let mut trunks = Keys::default();
+    for name in &names.0 {
+        trunks.add(Cow::Owned(format!("{kind}:{name}")));
+    }
     update_keyed(
         &mut published[View::Endpoints as usize],
         View::Endpoints,
-        endpoints,
+        names,
         &|k| live.endpoint_entry(k).map(Entry::Endpoint),
         changes,
         removed,
     );
-    let mut trunks = Keys::default();
-    trunks.add(Cow::Owned(format!(
-        "{}:{name}",
-        TrunkKind::PjsipEndpoint.as_str()
-    )));
     update_keyed(
         &mut published[View::Trunks as usize],
         View::Trunks,
         trunks,
-        &|_| live.pjsip_trunk_entry(name).map(Entry::Trunk),
+        &|k| {
+            let name = k.strip_prefix(kind)?.strip_prefix(':')?;
+            live.pjsip_trunk_entry(name).map(Entry::Trunk)
+        },
         changes,
         removed,
     );

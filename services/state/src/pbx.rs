@@ -879,6 +879,20 @@ impl PbxView {
         Some(self.endpoint_or_trunk(name, &device, rec, count))
     }
 
+    /// The endpoint a contact (by AOR and URI) names, if it is known.
+    pub(crate) fn contact_endpoint(&self, aor: &str, uri: &str) -> Option<&str> {
+        self.contacts.endpoint_of(aor, uri)
+    }
+
+    /// The endpoints that have `aor` among their AORs (a scan of the
+    /// endpoints: comparing names is cheap next to deriving entries).
+    pub(crate) fn endpoints_of_aor<'s>(&'s self, aor: &'s str) -> impl Iterator<Item = &'s str> {
+        self.endpoints
+            .iter()
+            .filter(move |(_, rec)| rec.aors.iter().any(|a| a == aor))
+            .map(|(name, _)| name.as_str())
+    }
+
     /// Whether `name` is an endpoint shown as a trunk (its entry does not
     /// depend on channels).
     pub(crate) fn is_pjsip_trunk(&self, name: &str) -> bool {

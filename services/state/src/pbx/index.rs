@@ -263,6 +263,12 @@ impl Contacts {
         self.insert(key, rec);
     }
 
+    /// The endpoint the contact of (AOR, URI) names.
+    pub(crate) fn endpoint_of(&self, aor: &str, uri: &str) -> Option<&str> {
+        let rec = self.by_key.get(&(aor.to_owned(), uri.to_owned()))?;
+        Some(rec.endpoint.as_str())
+    }
+
     /// The contacts of an endpoint: those that name it and those of its
     /// AORs, in (AOR, URI) order.
     pub(crate) fn of_endpoint(&self, name: &str, aors: &[String]) -> Vec<&ContactRec> {
