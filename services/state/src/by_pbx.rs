@@ -41,14 +41,8 @@ impl<V> ByPbx<V> {
         pbx: &str,
         fresh: impl FnOnce() -> V,
     ) -> &mut V {
-        if !self.tenants.contains_key(tenant) {
-            self.tenants.insert(tenant.to_owned(), BTreeMap::new());
-        }
-        let pbxs = self.tenants.get_mut(tenant).expect("inserted above");
-        if !pbxs.contains_key(pbx) {
-            pbxs.insert(pbx.to_owned(), fresh());
-        }
-        pbxs.get_mut(pbx).expect("inserted above")
+        let pbxs = slot_of(&mut self.tenants, tenant, BTreeMap::new);
+        slot_of(pbxs, pbx, fresh)
     }
 
     pub(crate) fn insert(&mut self, tenant: &str, pbx: &str, value: V) {
@@ -64,6 +58,19 @@ impl<V> ByPbx<V> {
             .iter()
             .flat_map(|(t, pbxs)| pbxs.iter().map(move |(p, v)| ((t.as_str(), p.as_str()), v)))
     }
+}
+
+/// The value of `key`, made by `fresh` the first time: the key is copied
+/// only then (`entry` would want an owned key for every lookup).
+pub(crate) fn slot_of<'m, V>(
+    map: &'m mut BTreeMap<String, V>,
+    key: &str,
+    fresh: impl FnOnce() -> V,
+) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), fresh());
+    }
+    map.get_mut(key).expect("inserted above")
 }
 
 /// As the flat map was: `[[tenant, pbx], value]` pairs.

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{ChannelSnapshot, Envelope};
 
-use crate::by_pbx::ByPbx;
+use crate::by_pbx::{ByPbx, slot_of};
 use crate::deltas::{self, Delta, Entry, Op, Published, View, ViewSet};
 use crate::pbx::{PbxView, call_key, newexten_uniqueid};
 use crate::projection::event_time_ms;
@@ -315,10 +315,7 @@ fn take_notes(notes: &mut ByPbx<BTreeMap<String, CallNotes>>, env: &Envelope) {
 
 /// The notes of a call, made empty the first time.
 fn notes_of<'a>(notes: &'a mut BTreeMap<String, CallNotes>, linkedid: &str) -> &'a mut CallNotes {
-    if !notes.contains_key(linkedid) {
-        notes.insert(linkedid.to_owned(), CallNotes::default());
-    }
-    notes.get_mut(linkedid).expect("inserted above")
+    slot_of(notes, linkedid, CallNotes::default)
 }
 
 /// Derives only the entries an event can change, found by their keys, so
@@ -486,20 +483,13 @@ fn keyed_bridge_changes(
         &mut published[View::Channels as usize],
         View::Channels,
         channels,
-        &|k| live.channel(k).cloned().map(Entry::Channel),
+        &|k| live.channel_entry(k).map(Entry::Channel),
         changes,
         removed,
     );
-    let mut bridges = Keys::default();
-    bridges.add(Cow::Borrowed(id));
-    update_keyed(
-        &mut published[View::Bridges as usize],
-        View::Bridges,
-        bridges,
-        &|k| live.bridge_entry(k).map(Entry::Bridge),
-        changes,
-        removed,
-    );
+    keyed_one(View::Bridges, id, published, changes, removed, &|k| {
+        live.bridge_entry(k).map(Entry::Bridge)
+    });
 }
 
 /// The uniqueids of the channels a channel event names (none for any other
@@ -619,7 +609,7 @@ fn keyed_changes<'a>(
         live.endpoint_entry(k).map(Entry::Endpoint)
     });
     keyed(View::Channels, uniqueids, &|k| {
-        live.channel(k).cloned().map(Entry::Channel)
+        live.channel_entry(k).map(Entry::Channel)
     });
     keyed(View::Calls, calls, &|k| live.call_entry(k).map(Entry::Call));
     keyed(View::Bridges, bridges, &|k| {

@@ -803,9 +803,7 @@ impl PbxView {
             {
                 continue;
             }
-            let device = format!("PJSIP/{name}");
-            let count = self.channels.count_of_device(&device);
-            match self.endpoint_or_trunk(name, &device, rec, count) {
+            match self.endpoint_or_trunk(name, rec) {
                 EndpointEntry::Endpoint(e) => out.endpoints.push(e),
                 EndpointEntry::Trunk(t) => out.trunks.push(t),
             }
@@ -814,19 +812,15 @@ impl PbxView {
 
     /// A PJSIP endpoint as an extension (with its channel count) or, when
     /// it has outbound auths, as a trunk.
-    fn endpoint_or_trunk(
-        &self,
-        name: &str,
-        device: &str,
-        rec: &EndpointRec,
-        channels: u32,
-    ) -> EndpointEntry {
-        let dev = self.devices.get(device);
+    fn endpoint_or_trunk(&self, name: &str, rec: &EndpointRec) -> EndpointEntry {
+        let device = format!("PJSIP/{name}");
+        let channels = self.channels.count_of_device(&device);
+        let dev = self.devices.get(&device);
         let contacts = self.contacts.of_endpoint(name, &rec.aors);
         let status = endpoint_status(
             dev.map(|d| d.state),
             &contacts,
-            self.peers.get(device).copied(),
+            self.peers.get(&device).copied(),
         );
         let raw = dev.map(|d| d.raw.clone()).unwrap_or_default();
         if rec.trunk {
@@ -874,9 +868,7 @@ impl PbxView {
     /// One PJSIP endpoint's entry, as an extension or a trunk.
     fn pjsip_entry(&self, name: &str) -> Option<EndpointEntry> {
         let rec = self.endpoints.get(name)?;
-        let device = format!("PJSIP/{name}");
-        let count = self.channels.count_of_device(&device);
-        Some(self.endpoint_or_trunk(name, &device, rec, count))
+        Some(self.endpoint_or_trunk(name, rec))
     }
 
     /// The endpoint a contact (by AOR and URI) names, if it is known.
@@ -899,9 +891,14 @@ impl PbxView {
         self.endpoints.get(name).is_some_and(|r| r.trunk)
     }
 
-    /// One channel (its entry is a copy).
+    /// One channel.
     pub(crate) fn channel(&self, uniqueid: &str) -> Option<&Channel> {
         self.channels.get(uniqueid)
+    }
+
+    /// One channel's entry (a copy of the channel).
+    pub(crate) fn channel_entry(&self, uniqueid: &str) -> Option<Channel> {
+        self.channel(uniqueid).cloned()
     }
 
     /// One call's entry: the channels of `linkedid`.
