@@ -49,6 +49,25 @@ pub use topology::{
 /// The acknowledgement of a [`Bus::publish_pipelined`] message.
 pub type AckFuture = BoxFuture<'static, Result<PublishAck, BusError>>;
 
+/// What [`Bus::publish_batch`] handed to the connection.
+pub struct BatchSent {
+    /// How many messages of the batch, from its start, were handed over.
+    pub handed: usize,
+    /// Their acks, one per message handed over, in order.
+    pub acks: BoxFuture<'static, Vec<Result<PublishAck, BusError>>>,
+    /// Why the rest of the batch was not handed over (`None` when all was).
+    pub error: Option<BusError>,
+}
+
+impl std::fmt::Debug for BatchSent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchSent")
+            .field("handed", &self.handed)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Whether the bus can currently reach its server. The in-process bus is always
 /// [`Connected`](ConnectionState::Connected).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +106,32 @@ pub trait Bus: Send + Sync + 'static {
     /// concurrently keeps its messages in order in the stream (concurrent
     /// `publish` calls do not: one may overtake another before it is sent).
     async fn publish_pipelined(&self, subject: &str, msg: Outgoing) -> Result<AckFuture, BusError>;
+
+    /// [`publish_pipelined`](Bus::publish_pipelined) for several messages,
+    /// in order: they are handed to the connection one after another until
+    /// one cannot be ([`BatchSent::error`]; the rest of the batch is not
+    /// sent), and their acks resolve together. A producer that publishes in
+    /// batches pays for one future per batch instead of two per message; the
+    /// in-process bus stores a batch under one lock. `msgs` are copied as
+    /// needed, so a producer keeps them for a retry.
+    async fn publish_batch(&self, msgs: &[(&str, &Outgoing)]) -> BatchSent {
+        let mut acks = Vec::with_capacity(msgs.len());
+        let mut error = None;
+        for (subject, msg) in msgs {
+            match self.publish_pipelined(subject, (*msg).clone()).await {
+                Ok(ack) => acks.push(ack),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        BatchSent {
+            handed: acks.len(),
+            acks: Box::pin(futures::future::join_all(acks)),
+            error,
+        }
+    }
 
     /// Fire-and-forget core publish (view deltas): delivered to the subscribers
     /// present now. Nobody waits for a stream: a message on a subject that a

@@ -254,6 +254,58 @@ impl Bus for InProcessBus {
         Ok(Box::pin(std::future::ready(ack)))
     }
 
+    async fn publish_batch(&self, msgs: &[(&str, &Outgoing)]) -> crate::BatchSent {
+        // Stored synchronously, consecutive messages of one stream under one
+        // lock; every message is handed over and its ack is ready.
+        let routed: Vec<Result<(Arc<Route>, usize), BusError>> = msgs
+            .iter()
+            .map(|(subject, _)| {
+                let route = self.route(subject)?;
+                let stream = route.stream.ok_or_else(|| BusError::NoStream {
+                    subject: (*subject).to_owned(),
+                })?;
+                Ok((route, stream))
+            })
+            .collect();
+        let mut acks = Vec::with_capacity(msgs.len());
+        let mut start = 0;
+        while start < msgs.len() {
+            let stream = match &routed[start] {
+                Ok((_, stream)) => *stream,
+                Err(e) => {
+                    acks.push(Err(e.clone()));
+                    start += 1;
+                    continue;
+                }
+            };
+            let end = routed[start..]
+                .iter()
+                .position(|r| !matches!(r, Ok((_, s)) if *s == stream))
+                .map_or(msgs.len(), |n| start + n);
+            // Every route of the run is an `Ok` of `stream`.
+            let run = routed[start..end].iter().zip(&msgs[start..end]).filter_map(
+                |(routed, (_, msg))| {
+                    let (route, _) = routed.as_ref().ok()?;
+                    Some((&route.subject, (*msg).clone(), self.wanted(route)))
+                },
+            );
+            for (i, stored) in (start..end).zip(self.inner.streams[stream].append_batch(run)) {
+                acks.push(stored.map(|(ack, delivered)| {
+                    if let Some(delivered) = delivered {
+                        self.inner.core.publish(msgs[i].0, delivered, None);
+                    }
+                    ack
+                }));
+            }
+            start = end;
+        }
+        crate::BatchSent {
+            handed: acks.len(),
+            acks: Box::pin(std::future::ready(acks)),
+            error: None,
+        }
+    }
+
     async fn publish_core(&self, subject: &str, msg: Outgoing) -> Result<(), BusError> {
         let route = self.route(subject)?;
         // As in NATS, a stream captures every message on its subjects, however it
@@ -716,6 +768,38 @@ impl MemStream {
         msg: Outgoing,
         want_copy: bool,
     ) -> Result<(PublishAck, Option<Delivered>), BusError> {
+        let clock = Clock::now();
+        let stored = self.append_locked(&mut self.lock().log, clock, subject, msg, want_copy);
+        self.tick.send_replace(());
+        stored
+    }
+
+    /// [`append`](Self::append) for consecutive messages of a batch: one
+    /// lock, one reading of the clocks and one wake-up of readers for all.
+    fn append_batch<'a>(
+        &self,
+        msgs: impl Iterator<Item = (&'a Arc<str>, Outgoing, bool)>,
+    ) -> Vec<Result<(PublishAck, Option<Delivered>), BusError>> {
+        let clock = Clock::now();
+        let mut guard = self.lock();
+        let stored = msgs
+            .map(|(subject, msg, want_copy)| {
+                self.append_locked(&mut guard.log, clock, subject, msg, want_copy)
+            })
+            .collect();
+        drop(guard);
+        self.tick.send_replace(());
+        stored
+    }
+
+    fn append_locked(
+        &self,
+        state: &mut Log,
+        clock: Clock,
+        subject: &Arc<str>,
+        msg: Outgoing,
+        want_copy: bool,
+    ) -> Result<(PublishAck, Option<Delivered>), BusError> {
         let size = (subject.len()
             + msg.payload.len()
             + msg
@@ -729,9 +813,7 @@ impl MemStream {
                 self.spec.name
             )));
         }
-        let now = Instant::now();
-        let mut guard = self.lock();
-        let state = &mut guard.log;
+        let now = clock.at;
         state.expire(now, self.spec.max_age);
         let msg_id = msg.headers.msg_id().map(|id| state.dedupe.key(id));
         if let Some(sequence) = msg_id.and_then(|id| state.dedupe.find(id, now, state.last_seq)) {
@@ -745,7 +827,6 @@ impl MemStream {
             ));
         }
         let sequence = state.last_seq + 1;
-        let published_at = SystemTime::now();
         // The copy for core subscribers; skipped (no allocation) when nobody
         // subscribes, the common case on the hot ingest path.
         let delivered = want_copy.then(|| Delivered {
@@ -759,7 +840,7 @@ impl MemStream {
             subject: subject.clone(),
             payload: msg.payload,
             headers: msg.headers,
-            published_at,
+            published_at: clock.wall,
             at: now,
             size,
         });
@@ -771,8 +852,6 @@ impl MemStream {
         if let Some(id) = msg_id {
             state.dedupe.remember(id, sequence, now);
         }
-        drop(guard);
-        self.tick.send_replace(());
         Ok((
             PublishAck {
                 stream: self.spec.name.clone(),
@@ -781,6 +860,22 @@ impl MemStream {
             },
             delivered,
         ))
+    }
+}
+
+/// When messages were stored: read once per append or batch.
+#[derive(Clone, Copy)]
+struct Clock {
+    at: Instant,
+    wall: SystemTime,
+}
+
+impl Clock {
+    fn now() -> Self {
+        Clock {
+            at: Instant::now(),
+            wall: SystemTime::now(),
+        }
     }
 }
 

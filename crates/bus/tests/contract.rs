@@ -126,6 +126,7 @@ contract!(
     publish_is_acked_with_increasing_sequences_per_stream,
     a_repeated_msg_id_is_stored_once,
     pipelined_publishes_are_stored_in_call_order,
+    a_batch_is_stored_in_order_with_an_ack_per_message,
     publishing_where_no_stream_captures_fails_with_no_stream,
     core_subscribers_see_exactly_what_their_wildcards_match,
     durable_publishes_reach_core_subscribers_too,
@@ -228,6 +229,82 @@ async fn pipelined_publishes_are_stored_in_call_order(env: Env) {
         .map(|d| std::str::from_utf8(&d.payload).unwrap().parse().unwrap())
         .collect();
     assert_eq!(payloads, (0..400).collect::<Vec<_>>());
+}
+
+async fn a_batch_is_stored_in_order_with_an_ack_per_message(env: Env) {
+    let bus = &env.bus;
+    let subjects = env.topology.subjects();
+    let raw = subjects.ami_raw(&tenant_id("acme"), &pbx_id("pbx1"));
+    let nowhere = subjects.view(&tenant_id("acme"), &token("calls"));
+    // As an ingestor's publisher sends them: event kinds of one stream, with
+    // a raw frame (another stream), a subject no stream captures and a
+    // message id sent twice in the middle.
+    let mut batch: Vec<(String, Outgoing)> = (0..300u32)
+        .map(|i| {
+            let subject = env.ev("acme", "pbx1", ["Newstate", "Hangup"][i as usize % 2]);
+            (
+                subject,
+                msg(&i.to_string()).with_msg_id(&format!("b-{i}")).unwrap(),
+            )
+        })
+        .collect();
+    batch.insert(100, (raw.clone(), msg("raw").with_msg_id("r-1").unwrap()));
+    batch.insert(200, (nowhere, msg("lost")));
+    let again = batch[10].clone();
+    batch.insert(250, again);
+    let refs: Vec<(&str, &Outgoing)> = batch.iter().map(|(s, m)| (s.as_str(), m)).collect();
+
+    let sent = bus.publish_batch(&refs).await;
+    assert!(sent.error.is_none(), "{:?}", sent.error);
+    assert_eq!(sent.handed, batch.len());
+    let acks = sent.acks.await;
+    assert_eq!(acks.len(), batch.len());
+    assert!(
+        matches!(&acks[200], Err(BusError::NoStream { .. })),
+        "{:?}",
+        acks[200]
+    );
+    let duplicate = acks[250].as_ref().unwrap();
+    assert!(duplicate.duplicate);
+    assert_eq!(duplicate.sequence, acks[10].as_ref().unwrap().sequence);
+    assert_eq!(
+        acks[100].as_ref().unwrap().stream,
+        env.stream(StreamRole::Ami)
+    );
+    let events: Vec<u64> = acks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| ![100, 200, 250].contains(i))
+        .map(|(_, a)| a.as_ref().unwrap().sequence)
+        .collect();
+    assert!(
+        events.windows(2).all(|w| w[0] < w[1]),
+        "acks in batch order"
+    );
+
+    let stored = collect_until_end(
+        bus.read_stream(ReadSpec::new(env.stream(StreamRole::Events)).until_caught_up())
+            .await
+            .unwrap(),
+    )
+    .await;
+    let payloads: Vec<u32> = stored
+        .iter()
+        .map(|d| text(&d.payload).parse().unwrap())
+        .collect();
+    assert_eq!(
+        payloads,
+        (0..300).collect::<Vec<_>>(),
+        "each once, in order"
+    );
+    let raw_stored = collect_until_end(
+        bus.read_stream(ReadSpec::new(env.stream(StreamRole::Ami)).until_caught_up())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(raw_stored.len(), 1);
+    assert_eq!(raw_stored[0].subject, raw);
 }
 
 async fn a_repeated_msg_id_is_stored_once(env: Env) {

@@ -11,12 +11,14 @@
 //! 2. **No duplicates.** A failed publish is retried with the same message id,
 //!    so the stream's de-duplication window absorbs a publish that did land
 //!    before its acknowledgement was lost.
-//! 3. **Order is kept.** Messages are handed to the connection one at a time,
-//!    in order ([`Bus::publish_pipelined`]), while up to `window` acks are
-//!    awaited together. After a failure nothing new is sent until the failed
-//!    messages have been retried, one at a time, oldest first. Consumers still
-//!    order by (epoch, sequence): a message whose ack was lost may have been
-//!    stored after a later one of the same window.
+//! 3. **Order is kept.** Queued messages are handed to the connection in
+//!    order, in batches of what is queued, up to a quarter of the window
+//!    ([`Bus::publish_batch`]: one future per batch, one lock per batch on
+//!    the in-process bus), while up to `window` acks are awaited together. After a failure nothing new is
+//!    sent until the failed messages have been retried, one at a time,
+//!    oldest first. Consumers still order by (epoch, sequence): a message
+//!    whose ack was lost may have been stored after a later one of the same
+//!    window.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -25,7 +27,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, StreamExt};
-use ringside_bus::{AckFuture, Bus, BusError, Outgoing};
+use ringside_bus::{BatchSent, Bus, BusError, Outgoing, PublishAck};
 use tokio::time::Instant;
 
 /// One message waiting to be published.
@@ -56,21 +58,27 @@ pub enum Progress {
 /// Counters for metrics and logs.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PublisherStats {
+    /// Messages the stream stored.
     pub acked: u64,
+    /// Publishes that failed (each message is retried).
     pub failed: u64,
+    /// Messages dropped because the buffer was full or a gap was open.
     pub dropped: u64,
+    /// Gaps opened.
     pub gaps: u64,
 }
 
-type InFlight = BoxFuture<'static, (Pending, Result<(), BusError>)>;
+/// A batch handed over, with the acks of its messages, in order.
+type InFlight = BoxFuture<'static, (Vec<Pending>, Vec<Result<PublishAck, BusError>>)>;
+/// A batch being handed to the connection.
+type Sending = BoxFuture<'static, (Vec<Pending>, BatchSent)>;
 
 /// One thing that happened to the messages being sent.
 enum Step {
-    Sent(Pending, Result<AckFuture, BusError>),
-    Done(Pending, Result<(), BusError>),
+    Sent(Vec<Pending>, BatchSent),
+    Done(Vec<Pending>, Vec<Result<PublishAck, BusError>>),
     Idle,
 }
-type Sending = BoxFuture<'static, (Pending, Result<AckFuture, BusError>)>;
 
 /// A per-producer publisher (one per PBX connection, one for raw frames).
 pub struct Publisher {
@@ -78,10 +86,13 @@ pub struct Publisher {
     capacity: usize,
     window: usize,
     queue: VecDeque<Pending>,
-    /// The one message being handed to the connection.
+    /// The one batch being handed to the connection, and its size.
     sending: Option<Sending>,
-    /// Messages sent, awaiting their acks (in order).
+    sending_len: usize,
+    /// Batches sent, awaiting their acks (in order), and how many messages
+    /// they hold.
     in_flight: FuturesOrdered<InFlight>,
+    in_flight_len: usize,
     /// Failed messages collected while the rest of the window resolves; they
     /// go back to the front of the queue, in order, once it has.
     failed: Vec<Pending>,
@@ -115,7 +126,9 @@ impl Publisher {
             window: window.max(1),
             queue: VecDeque::new(),
             sending: None,
+            sending_len: 0,
             in_flight: FuturesOrdered::new(),
+            in_flight_len: 0,
             failed: Vec::new(),
             paused_until: None,
             backoff: MIN_BACKOFF,
@@ -129,10 +142,7 @@ impl Publisher {
 
     /// Messages held: queued, in flight or awaiting retry.
     pub fn depth(&self) -> usize {
-        self.queue.len()
-            + usize::from(self.sending.is_some())
-            + self.in_flight.len()
-            + self.failed.len()
+        self.queue.len() + self.sending_len + self.in_flight_len + self.failed.len()
     }
 
     pub fn stats(&self) -> PublisherStats {
@@ -160,26 +170,36 @@ impl Publisher {
             subject,
             msg,
         });
-        self.pump();
+        // Sent when `progress` is next polled, with whatever else was
+        // pushed until then.
         true
     }
 
-    /// Hands the next message to the connection, if the window allows.
+    /// Hands what is queued to the connection as one batch, as far as the
+    /// window allows.
     fn pump(&mut self) {
         if self.sending.is_some() || self.paused_until.is_some() || !self.failed.is_empty() {
             return;
         }
         let window = if self.probing { 1 } else { self.window };
-        if self.in_flight.len() >= window {
+        let room = window.saturating_sub(self.in_flight_len);
+        // A batch's acks resolve together: batches of a quarter of the
+        // window keep it sliding (over NATS, the next batch goes out while
+        // the acks of the earlier ones come back).
+        let n = room.min(self.queue.len()).min(window.div_ceil(4));
+        if n == 0 {
             return;
         }
-        let Some(next) = self.queue.pop_front() else {
-            return;
-        };
+        let batch: Vec<Pending> = self.queue.drain(..n).collect();
         let bus = self.bus.clone();
+        self.sending_len = n;
         self.sending = Some(Box::pin(async move {
-            let sent = bus.publish_pipelined(&next.subject, next.msg.clone()).await;
-            (next, sent)
+            let sent = {
+                let msgs: Vec<(&str, &Outgoing)> =
+                    batch.iter().map(|p| (p.subject.as_str(), &p.msg)).collect();
+                bus.publish_batch(&msgs).await
+            };
+            (batch, sent)
         }));
     }
 
@@ -198,6 +218,9 @@ impl Publisher {
                 && self.in_flight.is_empty()
                 && self.sending.is_none()
             {
+                if acked > 0 {
+                    return Progress::Acked(acked);
+                }
                 tokio::time::sleep_until(until).await;
                 self.paused_until = None;
                 // Failed messages go first, oldest first.
@@ -205,14 +228,15 @@ impl Publisher {
                 for pending in self.failed.drain(..).rev() {
                     self.queue.push_front(pending);
                 }
-                self.pump();
                 return Progress::Resumed;
             }
+            // What was pushed since the last call goes out as one batch.
+            self.pump();
             let (sending, in_flight) = (&mut self.sending, &mut self.in_flight);
             let next = async {
                 tokio::select! {
-                    (pending, sent) = async { sending.as_mut().expect("guarded").await }, if sending.is_some() => Step::Sent(pending, sent),
-                    Some((pending, acked)) = in_flight.next(), if !in_flight.is_empty() => Step::Done(pending, acked),
+                    (batch, sent) = async { sending.as_mut().expect("guarded").await }, if sending.is_some() => Step::Sent(batch, sent),
+                    Some((batch, acks)) = in_flight.next(), if !in_flight.is_empty() => Step::Done(batch, acks),
                     else => Step::Idle,
                 }
             };
@@ -229,38 +253,64 @@ impl Publisher {
             match step {
                 Step::Idle if acked > 0 => return Progress::Acked(acked),
                 Step::Idle => return std::future::pending().await,
-                Step::Sent(pending, Ok(ack)) => {
+                Step::Sent(mut batch, sent) => {
                     self.sending = None;
-                    self.in_flight.push_back(Box::pin(async move {
-                        let acked = ack.await.map(|_| ());
-                        (pending, acked)
-                    }));
-                    self.pump();
+                    self.sending_len = 0;
+                    let BatchSent {
+                        handed,
+                        acks,
+                        error,
+                    } = sent;
+                    let unsent = batch.split_off(handed.min(batch.len()));
+                    if !batch.is_empty() {
+                        self.in_flight_len += batch.len();
+                        self.in_flight
+                            .push_back(Box::pin(async move { (batch, acks.await) }));
+                    }
+                    if let Some(error) = error {
+                        self.stats.failed += unsent.len() as u64;
+                        self.failed.extend(unsent);
+                        return self.pause(error);
+                    }
                 }
-                Step::Sent(pending, Err(error)) => {
-                    self.sending = None;
-                    return self.failed(pending, error);
-                }
-                Step::Done(pending, Ok(())) => {
-                    acked += 1;
-                    self.stats.acked += 1;
-                    if let Some(latency) = &self.latency {
-                        latency.record(pending.since.elapsed().as_secs_f64());
+                Step::Done(batch, acks) => {
+                    self.in_flight_len -= batch.len();
+                    let mut acks = acks.into_iter();
+                    let mut error = None;
+                    for pending in batch {
+                        let ack = acks.next().unwrap_or_else(|| {
+                            Err(BusError::Unavailable("the bus gave no ack".into()))
+                        });
+                        match ack {
+                            Ok(_) => {
+                                acked += 1;
+                                self.stats.acked += 1;
+                                if let Some(latency) = &self.latency {
+                                    latency.record(pending.since.elapsed().as_secs_f64());
+                                }
+                            }
+                            Err(e) => {
+                                self.stats.failed += 1;
+                                self.failed.push(pending);
+                                error.get_or_insert(e);
+                            }
+                        }
+                    }
+                    if let Some(error) = error {
+                        return self.pause(error);
                     }
                     if self.probing && self.paused_until.is_none() {
                         self.probing = false;
                         self.backoff = MIN_BACKOFF;
                     }
-                    self.pump();
                 }
-                Step::Done(pending, Err(error)) => return self.failed(pending, error),
             }
         }
     }
 
-    fn failed(&mut self, pending: Pending, error: BusError) -> Progress {
-        self.stats.failed += 1;
-        self.failed.push(pending);
+    /// After a failure (the failed messages are in `failed`): nothing new is
+    /// sent for a backoff, then one message at a time until one succeeds.
+    fn pause(&mut self, error: BusError) -> Progress {
         let retry_in = self.backoff;
         if self.paused_until.is_none() {
             self.paused_until = Some(Instant::now() + retry_in);
@@ -281,5 +331,211 @@ impl Publisher {
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use futures::stream::BoxStream;
+    use ringside_bus::{
+        AckFuture, ConnectionState, Consumer, ConsumerSpec, Delivered, Kv, KvConfig, PbxId,
+        ReadSpec, Request, StreamRole, TenantId, Token,
+    };
+    use ringside_testkit::TestBus;
+
+    use super::*;
+
+    /// The in-process bus, recording each batch's size; it refuses to hand
+    /// over the message at index `refuse_at` of all those offered, once.
+    struct Recording {
+        inner: Arc<dyn Bus>,
+        batches: Mutex<Vec<usize>>,
+        refuse_at: Mutex<Option<usize>>,
+        offered: Mutex<usize>,
+    }
+
+    #[async_trait]
+    impl Bus for Recording {
+        async fn publish_batch(&self, msgs: &[(&str, &Outgoing)]) -> BatchSent {
+            self.batches.lock().unwrap().push(msgs.len());
+            let offered = std::mem::replace(&mut *self.offered.lock().unwrap(), 0);
+            let refuse = self.refuse_at.lock().unwrap().take();
+            let cut = refuse
+                .and_then(|at| at.checked_sub(offered))
+                .filter(|at| *at < msgs.len());
+            *self.offered.lock().unwrap() = offered + msgs.len();
+            let Some(cut) = cut else {
+                *self.refuse_at.lock().unwrap() = refuse;
+                return self.inner.publish_batch(msgs).await;
+            };
+            let mut sent = self.inner.publish_batch(&msgs[..cut]).await;
+            sent.error = Some(BusError::Unavailable("connection lost".into()));
+            sent
+        }
+        async fn publish(&self, subject: &str, msg: Outgoing) -> Result<PublishAck, BusError> {
+            self.inner.publish(subject, msg).await
+        }
+        async fn publish_pipelined(
+            &self,
+            subject: &str,
+            msg: Outgoing,
+        ) -> Result<AckFuture, BusError> {
+            self.inner.publish_pipelined(subject, msg).await
+        }
+        async fn publish_core(&self, subject: &str, msg: Outgoing) -> Result<(), BusError> {
+            self.inner.publish_core(subject, msg).await
+        }
+        async fn subscribe(
+            &self,
+            pattern: &str,
+        ) -> Result<BoxStream<'static, Delivered>, BusError> {
+            self.inner.subscribe(pattern).await
+        }
+        async fn request(
+            &self,
+            subject: &str,
+            msg: Outgoing,
+            timeout: Duration,
+        ) -> Result<Delivered, BusError> {
+            self.inner.request(subject, msg, timeout).await
+        }
+        async fn serve(
+            &self,
+            pattern: &str,
+            queue_group: Option<&str>,
+        ) -> Result<BoxStream<'static, Request>, BusError> {
+            self.inner.serve(pattern, queue_group).await
+        }
+        async fn consumer(&self, spec: ConsumerSpec) -> Result<Box<dyn Consumer>, BusError> {
+            self.inner.consumer(spec).await
+        }
+        async fn read_stream(
+            &self,
+            spec: ReadSpec,
+        ) -> Result<BoxStream<'static, Result<Delivered, BusError>>, BusError> {
+            self.inner.read_stream(spec).await
+        }
+        async fn kv(&self, bucket: &str, config: KvConfig) -> Result<Arc<dyn Kv>, BusError> {
+            self.inner.kv(bucket, config).await
+        }
+        fn connection(&self) -> tokio::sync::watch::Receiver<ConnectionState> {
+            self.inner.connection()
+        }
+    }
+
+    struct Setup {
+        test: TestBus,
+        bus: Arc<Recording>,
+        subject: String,
+    }
+
+    fn setup(refuse_at: Option<usize>) -> Setup {
+        let test = TestBus::in_process();
+        let subject = test.topology.subjects().events(
+            &TenantId::new("acme").unwrap(),
+            &PbxId::new("pbx1").unwrap(),
+            &Token::new("Newstate").unwrap(),
+        );
+        let bus = Arc::new(Recording {
+            inner: test.bus.clone(),
+            batches: Mutex::default(),
+            refuse_at: Mutex::new(refuse_at),
+            offered: Mutex::default(),
+        });
+        Setup { test, bus, subject }
+    }
+
+    fn push_numbered(publisher: &mut Publisher, subject: &str, numbers: std::ops::Range<u32>) {
+        for i in numbers {
+            let msg = Outgoing::new(Bytes::from(i.to_string()))
+                .with_msg_id(&format!("m-{i}"))
+                .unwrap();
+            assert!(publisher.push(subject.to_owned(), msg));
+        }
+    }
+
+    /// Calls `progress` until nothing is held; returns what it said.
+    async fn settle(publisher: &mut Publisher) -> Vec<Progress> {
+        let mut said = Vec::new();
+        while publisher.depth() > 0 {
+            let progress = tokio::time::timeout(Duration::from_secs(5), publisher.progress())
+                .await
+                .expect("the publisher makes progress");
+            said.push(progress);
+        }
+        said
+    }
+
+    async fn stored(setup: &Setup) -> Vec<u32> {
+        let name = setup.test.topology.stream_name(StreamRole::Events);
+        let read = setup
+            .test
+            .bus
+            .read_stream(ReadSpec::new(name).until_caught_up())
+            .await
+            .unwrap();
+        read.map(|d| {
+            std::str::from_utf8(&d.unwrap().payload)
+                .unwrap()
+                .parse::<u32>()
+                .unwrap()
+        })
+        .collect()
+        .await
+    }
+
+    #[tokio::test]
+    async fn what_is_pushed_between_polls_goes_out_in_batches_of_a_quarter_window() {
+        let setup = setup(None);
+        let mut publisher = Publisher::new(setup.bus.clone(), 10_000, 100, None);
+        push_numbered(&mut publisher, &setup.subject, 0..250);
+        settle(&mut publisher).await;
+        push_numbered(&mut publisher, &setup.subject, 250..260);
+        let said = settle(&mut publisher).await;
+
+        assert!(matches!(said[..], [Progress::Acked(10)]), "{said:?}");
+        let mut batches = vec![25; 10];
+        batches.push(10);
+        assert_eq!(*setup.bus.batches.lock().unwrap(), batches);
+        assert_eq!(stored(&setup).await, (0..260).collect::<Vec<_>>());
+        assert_eq!(publisher.stats().acked, 260);
+    }
+
+    #[tokio::test]
+    async fn a_batch_cut_short_is_retried_in_order_one_message_first() {
+        // The 31st message offered is refused: 5 into the second batch.
+        let setup = setup(Some(30));
+        let mut publisher = Publisher::new(setup.bus.clone(), 10_000, 100, None);
+        push_numbered(&mut publisher, &setup.subject, 0..60);
+        let said = settle(&mut publisher).await;
+
+        let failed = said
+            .iter()
+            .position(|p| {
+                matches!(
+                    p,
+                    Progress::Failed {
+                        error: BusError::Unavailable(_),
+                        ..
+                    }
+                )
+            })
+            .unwrap_or_else(|| panic!("the failure is reported: {said:?}"));
+        assert!(
+            said[failed..]
+                .iter()
+                .any(|p| matches!(p, Progress::Resumed)),
+            "{said:?}"
+        );
+        // Two batches, nothing new after the failure; then a probe of one
+        // and the rest (the 20 refused and the 10 still queued).
+        assert_eq!(*setup.bus.batches.lock().unwrap(), [25, 25, 1, 25, 4]);
+        assert_eq!(stored(&setup).await, (0..60).collect::<Vec<_>>());
+        let stats = publisher.stats();
+        assert_eq!((stats.acked, stats.failed, stats.dropped), (60, 20, 0));
     }
 }
