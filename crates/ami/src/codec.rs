@@ -14,7 +14,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::action::Action;
 use crate::frame::{self, Scan, Scanner};
-use crate::message::Message;
+use crate::message::{Message, MessageRef};
 
 /// Default per-message size cap: 1 MiB.
 pub const DEFAULT_MAX_MESSAGE: usize = 1 << 20;
@@ -344,6 +344,28 @@ impl Encoder<&Message> for AmiCodec {
     fn encode(&mut self, item: &Message, dst: &mut BytesMut) -> Result<(), Self::Error> {
         item.encode_into(dst);
         Ok(())
+    }
+}
+
+/// Reads a frame that holds one whole message (as the ingestor publishes
+/// each raw frame) without copying it: `f` sees the message borrowed. As at
+/// the start of a connection, a first line without a colon is the banner.
+///
+/// `None` when `frame` is not one whole message in UTF-8; [`decode_all`]
+/// decodes such bytes too, replacing invalid UTF-8.
+pub fn read_frame<R>(frame: &[u8], f: impl FnOnce(MessageRef<'_>) -> R) -> Option<R> {
+    let frame = &frame[frame::skip_blank_lines(frame)..];
+    if let Ok(Some((end, _))) = frame::scan_banner(frame) {
+        let line = std::str::from_utf8(&frame[..end]).ok()?;
+        return Some(f(MessageRef::banner(line)));
+    }
+    let mut scanner = Scanner::default();
+    match scanner.scan(frame) {
+        Scan::Complete { text_end, body, .. } => {
+            let text = std::str::from_utf8(&frame[..text_end]).ok()?;
+            Some(f(MessageRef::new(text, scanner.spans(), body)))
+        }
+        Scan::Incomplete => None,
     }
 }
 

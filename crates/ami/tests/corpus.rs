@@ -113,3 +113,46 @@ fn name_and_action_id_agree_with_a_lookup_by_key() {
     }
     assert!(checked > 10_000, "the corpus has its messages ({checked})");
 }
+
+/// A raw frame (one message's wire bytes, as the ingestor publishes each)
+/// read borrowed says what the decoded message says, banner included.
+#[test]
+fn the_wire_bytes_of_each_message_read_borrowed_agree_with_the_decoded_message() {
+    let mut checked = 0;
+    for (name, bytes) in corpus::transcripts() {
+        for message in decode_all(&bytes).0.into_iter().map(Result::unwrap) {
+            if message.is_lossy() {
+                continue;
+            }
+            let wire = message.wire();
+            let read = ringside_ami::codec::read_frame(&wire, |m| {
+                (
+                    m.kind(),
+                    m.name().to_owned(),
+                    m.headers()
+                        .map(|h| (h.key.to_owned(), h.value.map(str::to_owned)))
+                        .collect::<Vec<_>>(),
+                    m.legacy_body().map(str::to_owned),
+                    m.as_text().to_owned(),
+                )
+            })
+            .unwrap_or_else(|| panic!("{name}: {message:?} reads as one message"));
+            let decoded = (
+                message.kind(),
+                message.name().to_owned(),
+                message
+                    .headers()
+                    .map(|h| (h.key.to_owned(), h.value.map(str::to_owned)))
+                    .collect::<Vec<_>>(),
+                message.legacy_body().map(str::to_owned),
+                message.as_text().to_owned(),
+            );
+            assert_eq!(read, decoded, "{name}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 10_000, "the corpus has its messages ({checked})");
+    // Not one whole message: nothing is read.
+    assert!(ringside_ami::codec::read_frame(b"Event: Hangup\r\nChannel: x", |_| ()).is_none());
+    assert!(ringside_ami::codec::read_frame(b"Event: Hangup\r\n\xff\r\n\r\n", |_| ()).is_none());
+}

@@ -22,9 +22,9 @@ use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures::{FutureExt, SinkExt, StreamExt};
-use ringside_ami::codec::decode_all;
+use ringside_ami::codec::{decode_all, read_frame};
 use ringside_ami::json::MessageJson;
-use ringside_ami::{Message as AmiMessage, MessageKind};
+use ringside_ami::{Message as AmiMessage, MessageKind, MessageRef};
 use ringside_ami_ingestor::actions::ActionReply;
 use ringside_bus::{Delivered, PbxId, TenantId};
 use serde_json::Value;
@@ -177,21 +177,31 @@ fn amiws_json<'a>(
 }
 
 /// The amiws JSON of a raw frame, or `None` if it is not one AMI message.
+///
+/// This runs once per relayed frame: the frame is read in place
+/// ([`read_frame`]); only one that is not valid UTF-8 is decoded into a
+/// copy, with the invalid bytes replaced.
 pub fn raw_frame_json(payload: &[u8], server_id: u64, server_name: &str) -> Option<String> {
-    let (messages, _) = decode_all(payload);
-    let message: AmiMessage = messages.into_iter().find_map(Result::ok)?;
+    let json = |message: MessageRef<'_>| message_json(message, server_id, server_name);
+    read_frame(payload, json).or_else(|| {
+        let (messages, _) = decode_all(payload);
+        let message: AmiMessage = messages.into_iter().find_map(Result::ok)?;
+        Some(json(message.as_ref()))
+    })
+}
+
+fn message_json(message: MessageRef<'_>, server_id: u64, server_name: &str) -> String {
     if message.kind() == MessageKind::Banner {
-        let text = message.as_text();
-        return Some(amiws_json(
+        return amiws_json(
             kind::PROMPT,
             server_id,
             server_name,
-            std::iter::once(("Prompt", text)),
+            std::iter::once(("Prompt", message.as_text())),
             None,
             None,
-        ));
+        );
     }
-    Some(amiws_json(
+    amiws_json(
         message_type(message.kind()),
         server_id,
         server_name,
@@ -200,7 +210,7 @@ pub fn raw_frame_json(payload: &[u8], server_id: u64, server_name: &str) -> Opti
             .filter_map(|h| h.value.map(|v| (h.key, v))),
         message.legacy_body(),
         None,
-    ))
+    )
 }
 
 fn reply_json(
@@ -260,6 +270,7 @@ async fn client(state: AppState, header: Result<Option<Principal>, ()>, mut sock
         }
     };
     tracing::debug!(user = %who.username, tenant = %tenant, "AMI WebSocket opened");
+    let mut server_ids = HashMap::new();
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => {
@@ -276,7 +287,7 @@ async fn client(state: AppState, header: Result<Option<Principal>, ()>, mut sock
                 let mut burst = 0;
                 let mut next = Some(frame);
                 while let Some(frame) = next.take() {
-                    if let Some(json) = relayed(&state, &tenant, &frame)
+                    if let Some(json) = relayed(&state, &tenant, &mut server_ids, &frame)
                         && socket.feed(Message::Text(json.into())).await.is_err()
                     {
                         return;
@@ -309,13 +320,25 @@ async fn client(state: AppState, header: Result<Option<Principal>, ()>, mut sock
 /// client in bounded pieces.
 const MAX_BURST: usize = 256;
 
-/// The amiws JSON of a raw frame of the client's tenant.
-fn relayed(state: &AppState, tenant: &TenantId, frame: &Delivered) -> Option<String> {
+/// The amiws JSON of a raw frame of the client's tenant. `server_ids` is
+/// the client's copy of the numbers of the PBXs it has seen, so a frame
+/// costs no lock and no allocation to number.
+fn relayed(
+    state: &AppState,
+    tenant: &TenantId,
+    server_ids: &mut HashMap<String, u64>,
+    frame: &Delivered,
+) -> Option<String> {
     let (t, pbx) = state.subjects.tenant_and_pbx(&frame.subject)?;
     if t != tenant.as_str() {
         return None;
     }
-    let id = state.server_ids.id_of(t, pbx);
+    let id = match server_ids.get(pbx) {
+        Some(id) => *id,
+        None => *server_ids
+            .entry(pbx.to_owned())
+            .or_insert_with(|| state.server_ids.id_of(t, pbx)),
+    };
     raw_frame_json(&frame.payload, id, pbx)
 }
 
@@ -457,6 +480,14 @@ mod tests {
         .unwrap();
         assert_eq!(serde_json::from_str::<Value>(&response).unwrap()["type"], 4);
         assert!(raw_frame_json(b"", 1, "p").is_none());
+        let banner = raw_frame_json(b"Asterisk Call Manager/5.0.1\r\n", 2, "p").unwrap();
+        let banner: Value = serde_json::from_str(&banner).unwrap();
+        assert_eq!(banner["type"], 1);
+        assert_eq!(banner["data"]["Prompt"], "Asterisk Call Manager/5.0.1");
+        // Bytes that are not UTF-8 are relayed replaced, not dropped.
+        let lossy = raw_frame_json(b"Event: Hangup\r\nCause-txt: caf\xe9\r\n\r\n", 1, "p").unwrap();
+        let lossy: Value = serde_json::from_str(&lossy).unwrap();
+        assert_eq!(lossy["data"]["Cause-txt"], "caf\u{fffd}");
     }
 
     #[test]
