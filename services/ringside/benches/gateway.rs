@@ -16,6 +16,9 @@
 //! `fanout` (1,000 clients at ~1,000 deltas/s), `rest` (`GET
 //! /api/v1/live/calls` at 2,000/s with 2,000 live calls).
 //! `cargo bench -p ringside --bench gateway [-- raw live fanout rest]`.
+//! `BENCH_TIMELINE=1` also prints, per client, the worst latency of each
+//! 100 ms of stamps (to see when a tail forms); `BENCH_DUMP=n` the first n
+//! frames.
 //!
 //! Two runtimes share the machine: the product (pbx-sim, proxy, ingestor,
 //! state, gateway) on `ringside-server` threads, the clients on

@@ -71,6 +71,9 @@ pub async fn watch(
     let channels = Finder::new(b"\"channels\"");
     let initial = Finder::new(b"\"InitialState\"");
     let mut initial_states = 0u64;
+    // BENCH_TIMELINE=1: the worst latency of each 100 ms of stamps, to see
+    // when a tail forms (printed to stderr at the end).
+    let mut timeline: Option<Vec<u64>> = std::env::var_os("BENCH_TIMELINE").map(|_| Vec::new());
     let mut dump: usize = std::env::var("BENCH_DUMP")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -113,6 +116,13 @@ pub async fn watch(
             Some(stamp) if (window.0..window.1).contains(&stamp) => {
                 seen.stamped += 1;
                 seen.latencies.push(read_at.saturating_sub(stamp));
+                if let Some(timeline) = &mut timeline {
+                    let slot = ((stamp - window.0) / 100_000_000) as usize;
+                    if timeline.len() <= slot {
+                        timeline.resize(slot + 1, 0);
+                    }
+                    timeline[slot] = timeline[slot].max(read_at.saturating_sub(stamp));
+                }
             }
             Some(_) => {}
             None => {
@@ -123,6 +133,13 @@ pub async fn watch(
         }
     }
     seen.resnapshots = initial_states.saturating_sub(1);
+    if let Some(timeline) = timeline {
+        let ms: Vec<String> = timeline
+            .iter()
+            .map(|ns| format!("{}", ns / 1_000_000))
+            .collect();
+        eprintln!("worst ms per 100 ms of stamps: {}", ms.join(" "));
+    }
     let _ = ws.close(None).await;
     seen
 }
