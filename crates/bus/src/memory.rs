@@ -44,7 +44,7 @@
 //! once per subject, not per message (`memory/routes.rs`): again only after the
 //! subscriptions change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -402,6 +402,7 @@ impl Bus for InProcessBus {
                         filter: spec.filter.clone(),
                         next_seq,
                         pending: BTreeMap::new(),
+                        deadlines: BTreeSet::new(),
                         ack_wait: spec.ack_wait,
                         max_ack_pending: spec.max_ack_pending.max(1),
                     },
@@ -721,6 +722,10 @@ struct Durable {
     next_seq: u64,
     /// Delivered, not yet acked: sequence → redelivery deadline and count.
     pending: BTreeMap<u64, Pending>,
+    /// The same deliveries by deadline, so the next one due is found without
+    /// a scan: a consumer that acks late holds thousands, and it is looked
+    /// at under the stream's lock, which the publishers wait for.
+    deadlines: BTreeSet<(Instant, u64)>,
     ack_wait: Duration,
     max_ack_pending: usize,
 }
@@ -728,6 +733,61 @@ struct Durable {
 struct Pending {
     deadline: Instant,
     count: u64,
+}
+
+impl Durable {
+    /// Records a delivery of `seq` (again, if it is pending); returns how
+    /// many times it has been delivered.
+    fn delivered(&mut self, seq: u64, now: Instant) -> u64 {
+        let deadline = now + self.ack_wait;
+        let pending = self
+            .pending
+            .entry(seq)
+            .or_insert(Pending { deadline, count: 0 });
+        self.deadlines.remove(&(pending.deadline, seq));
+        pending.deadline = deadline;
+        pending.count += 1;
+        self.deadlines.insert((deadline, seq));
+        pending.count
+    }
+
+    /// The first pending delivery due at `now`, else when the next one is.
+    fn due(&self, now: Instant) -> Result<u64, Option<Instant>> {
+        match self.deadlines.first() {
+            Some(&(deadline, seq)) if deadline <= now => Ok(seq),
+            first => Err(first.map(|(deadline, _)| *deadline)),
+        }
+    }
+
+    fn acked(&mut self, seq: u64) {
+        if let Some(pending) = self.pending.remove(&seq) {
+            self.deadlines.remove(&(pending.deadline, seq));
+        }
+    }
+
+    /// Makes `seq` due at once (a nak).
+    fn redeliver_now(&mut self, seq: u64, now: Instant) {
+        if let Some(pending) = self.pending.get_mut(&seq) {
+            self.deadlines.remove(&(pending.deadline, seq));
+            pending.deadline = now;
+            self.deadlines.insert((now, seq));
+        }
+    }
+
+    /// Forgets deliveries of messages the stream no longer holds.
+    fn forget_before(&mut self, first_seq: u64) {
+        if self
+            .pending
+            .first_key_value()
+            .is_none_or(|(seq, _)| *seq >= first_seq)
+        {
+            return;
+        }
+        let kept = self.pending.split_off(&first_seq);
+        for (seq, gone) in std::mem::replace(&mut self.pending, kept) {
+            self.deadlines.remove(&(gone.deadline, seq));
+        }
+    }
 }
 
 impl MemStream {
@@ -1003,40 +1063,31 @@ impl MemConsumer {
         let Some(durable) = durables.get_mut(&self.name) else {
             return Take::Wait(None);
         };
-        // Redeliveries first, oldest sequence first; forget what was trimmed away.
-        durable.pending.retain(|seq, _| *seq >= state.first_seq);
-        let mut next_due: Option<Instant> = None;
-        let mut due = None;
-        for (seq, pending) in &durable.pending {
-            if pending.deadline <= now {
-                due = Some(*seq);
-                break;
+        // Redeliveries first, earliest deadline first; forget what was
+        // trimmed away.
+        durable.forget_before(state.first_seq);
+        let next_due = match durable.due(now) {
+            Ok(seq) => {
+                let count = durable.delivered(seq, now);
+                let msg = state.delivered(seq).expect("pending entries are retained");
+                return Take::Got(self.delivery(
+                    msg,
+                    seq,
+                    count,
+                    state.last_seq.saturating_sub(seq),
+                ));
             }
-            next_due = Some(next_due.map_or(pending.deadline, |d| d.min(pending.deadline)));
-        }
-        if let Some(seq) = due {
-            let pending = durable.pending.get_mut(&seq).expect("due entry is pending");
-            pending.deadline = now + durable.ack_wait;
-            pending.count += 1;
-            let count = pending.count;
-            let msg = state.delivered(seq).expect("pending entries are retained");
-            return Take::Got(self.delivery(msg, seq, count, state.last_seq.saturating_sub(seq)));
-        }
+            Err(next_due) => next_due,
+        };
         if durable.pending.len() >= durable.max_ack_pending {
             return Take::Wait(next_due);
         }
         match state.next_matching(durable.next_seq, durable.filter.as_deref()) {
             Some(seq) => {
                 durable.next_seq = seq + 1;
-                durable.pending.insert(
-                    seq,
-                    Pending {
-                        deadline: now + durable.ack_wait,
-                        count: 1,
-                    },
-                );
+                let count = durable.delivered(seq, now);
                 let msg = state.delivered(seq).expect("matched sequence is held");
-                Take::Got(self.delivery(msg, seq, 1, state.last_seq.saturating_sub(seq)))
+                Take::Got(self.delivery(msg, seq, count, state.last_seq.saturating_sub(seq)))
             }
             None => {
                 durable.next_seq = durable.next_seq.max(state.last_seq + 1);
@@ -1097,7 +1148,7 @@ impl MemAcker {
     pub(crate) fn ack(self) {
         let mut state = self.stream.lock();
         if let Some(durable) = state.durables.get_mut(&self.durable) {
-            durable.pending.remove(&self.seq);
+            durable.acked(self.seq);
         }
         drop(state);
         // Frees a max_ack_pending slot: wake waiting consumers.
@@ -1106,12 +1157,8 @@ impl MemAcker {
 
     pub(crate) fn nak(self) {
         let mut state = self.stream.lock();
-        if let Some(pending) = state
-            .durables
-            .get_mut(&self.durable)
-            .and_then(|d| d.pending.get_mut(&self.seq))
-        {
-            pending.deadline = Instant::now();
+        if let Some(durable) = state.durables.get_mut(&self.durable) {
+            durable.redeliver_now(self.seq, Instant::now());
         }
         drop(state);
         self.stream.tick.send_replace(());
@@ -1372,6 +1419,56 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, BusError::LimitExceeded(_)), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unacked_deliveries_come_back_in_deadline_order_and_trimmed_ones_are_forgotten() {
+        let (bus, topology) = bus(InProcessLimits {
+            stream_max_messages: 6,
+            ..InProcessLimits::default()
+        });
+        for i in 0..4u8 {
+            bus.publish(&ev(&topology), Outgoing::new(vec![i]))
+                .await
+                .unwrap();
+        }
+        let spec = ConsumerSpec::new(topology.stream_name(StreamRole::Events), "slow")
+            .ack_wait(Duration::from_secs(30));
+        let mut consumer = bus.consumer(spec).await.unwrap();
+        let mut next = async || {
+            let d = consumer
+                .next_within(Duration::from_secs(60))
+                .await
+                .unwrap()
+                .unwrap();
+            (d.msg.payload[0], d.delivery_count, d)
+        };
+        let (first, ..) = next().await;
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let (second, _, d2) = next().await;
+        let (third, _, d3) = next().await;
+        assert_eq!((first, second, third), (0, 1, 2));
+        // A nak is due at once, before the older unacked first delivery.
+        d3.nak().await.unwrap();
+        let (again, count, _) = next().await;
+        assert_eq!((again, count), (2, 2));
+        d2.ack().await.unwrap();
+        // Past the first one's deadline it comes back; the acked one never does.
+        let (fourth, ..) = next().await;
+        assert_eq!(fourth, 3);
+        tokio::time::advance(Duration::from_secs(21)).await;
+        let (late, count, _) = next().await;
+        assert_eq!((late, count), (0, 2));
+        // Messages trimmed away are no longer pending: only what the stream
+        // holds is delivered again.
+        for i in 4..10u8 {
+            bus.publish(&ev(&topology), Outgoing::new(vec![i]))
+                .await
+                .unwrap();
+        }
+        tokio::time::advance(Duration::from_secs(31)).await;
+        let (kept, ..) = next().await;
+        assert_eq!(kept, 4, "the oldest message the stream still holds");
     }
 
     #[tokio::test(start_paused = true)]
