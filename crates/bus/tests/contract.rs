@@ -218,17 +218,10 @@ async fn pipelined_publishes_are_stored_in_call_order(env: Env) {
         sequences.windows(2).all(|w| w[0] < w[1]),
         "acks in call order"
     );
-    let stored = collect_until_end(
-        bus.read_stream(ReadSpec::new(env.stream(StreamRole::Events)).until_caught_up())
-            .await
-            .unwrap(),
-    )
-    .await;
-    let payloads: Vec<u32> = stored
-        .iter()
-        .map(|d| std::str::from_utf8(&d.payload).unwrap().parse().unwrap())
-        .collect();
-    assert_eq!(payloads, (0..400).collect::<Vec<_>>());
+    assert_eq!(
+        numbers_stored(&env, StreamRole::Events).await,
+        (0..400).collect::<Vec<_>>()
+    );
 }
 
 async fn a_batch_is_stored_in_order_with_an_ack_per_message(env: Env) {
@@ -282,18 +275,8 @@ async fn a_batch_is_stored_in_order_with_an_ack_per_message(env: Env) {
         "acks in batch order"
     );
 
-    let stored = collect_until_end(
-        bus.read_stream(ReadSpec::new(env.stream(StreamRole::Events)).until_caught_up())
-            .await
-            .unwrap(),
-    )
-    .await;
-    let payloads: Vec<u32> = stored
-        .iter()
-        .map(|d| text(&d.payload).parse().unwrap())
-        .collect();
     assert_eq!(
-        payloads,
+        numbers_stored(&env, StreamRole::Events).await,
         (0..300).collect::<Vec<_>>(),
         "each once, in order"
     );
@@ -305,6 +288,20 @@ async fn a_batch_is_stored_in_order_with_an_ack_per_message(env: Env) {
     .await;
     assert_eq!(raw_stored.len(), 1);
     assert_eq!(raw_stored[0].subject, raw);
+}
+
+/// The payloads of a stream, numbers as text, in stream order.
+async fn numbers_stored(env: &Env, role: StreamRole) -> Vec<u32> {
+    let read = env
+        .bus
+        .read_stream(ReadSpec::new(env.stream(role)).until_caught_up())
+        .await
+        .unwrap();
+    collect_until_end(read)
+        .await
+        .iter()
+        .map(|d| text(&d.payload).parse().unwrap())
+        .collect()
 }
 
 async fn a_repeated_msg_id_is_stored_once(env: Env) {
