@@ -353,23 +353,33 @@ mod tests {
     /// over the message at index `refuse_at` of all those offered, once.
     struct Recording {
         inner: Arc<dyn Bus>,
-        batches: Mutex<Vec<usize>>,
-        refuse_at: Mutex<Option<usize>>,
-        offered: Mutex<usize>,
+        log: Mutex<Offered>,
+    }
+
+    #[derive(Default)]
+    struct Offered {
+        batches: Vec<usize>,
+        messages: usize,
+        refuse_at: Option<usize>,
     }
 
     #[async_trait]
     impl Bus for Recording {
         async fn publish_batch(&self, msgs: &[(&str, &Outgoing)]) -> BatchSent {
-            self.batches.lock().unwrap().push(msgs.len());
-            let offered = std::mem::replace(&mut *self.offered.lock().unwrap(), 0);
-            let refuse = self.refuse_at.lock().unwrap().take();
-            let cut = refuse
-                .and_then(|at| at.checked_sub(offered))
-                .filter(|at| *at < msgs.len());
-            *self.offered.lock().unwrap() = offered + msgs.len();
+            let cut = {
+                let mut log = self.log.lock().unwrap();
+                log.batches.push(msgs.len());
+                let first = log.messages;
+                log.messages += msgs.len();
+                let cut = log
+                    .refuse_at
+                    .filter(|at| (first..log.messages).contains(at));
+                if cut.is_some() {
+                    log.refuse_at = None;
+                }
+                cut.map(|at| at - first)
+            };
             let Some(cut) = cut else {
-                *self.refuse_at.lock().unwrap() = refuse;
                 return self.inner.publish_batch(msgs).await;
             };
             let mut sent = self.inner.publish_batch(&msgs[..cut]).await;
@@ -442,9 +452,10 @@ mod tests {
         );
         let bus = Arc::new(Recording {
             inner: test.bus.clone(),
-            batches: Mutex::default(),
-            refuse_at: Mutex::new(refuse_at),
-            offered: Mutex::default(),
+            log: Mutex::new(Offered {
+                refuse_at,
+                ..Offered::default()
+            }),
         });
         Setup { test, bus, subject }
     }
@@ -500,7 +511,7 @@ mod tests {
         assert!(matches!(said[..], [Progress::Acked(10)]), "{said:?}");
         let mut batches = vec![25; 10];
         batches.push(10);
-        assert_eq!(*setup.bus.batches.lock().unwrap(), batches);
+        assert_eq!(setup.bus.log.lock().unwrap().batches, batches);
         assert_eq!(stored(&setup).await, (0..260).collect::<Vec<_>>());
         assert_eq!(publisher.stats().acked, 260);
     }
@@ -533,7 +544,7 @@ mod tests {
         );
         // Two batches, nothing new after the failure; then a probe of one
         // and the rest (the 20 refused and the 10 still queued).
-        assert_eq!(*setup.bus.batches.lock().unwrap(), [25, 25, 1, 25, 4]);
+        assert_eq!(setup.bus.log.lock().unwrap().batches, [25, 25, 1, 25, 4]);
         assert_eq!(stored(&setup).await, (0..60).collect::<Vec<_>>());
         let stats = publisher.stats();
         assert_eq!((stats.acked, stats.failed, stats.dropped), (60, 20, 0));
