@@ -21,7 +21,9 @@
 //! A generation is split into [`SHARDS`] maps by the key's top bits, so
 //! while it first grows each doubling rehashes a 64th of it (a fraction of
 //! a millisecond) rather than the whole (a one-map generation still stalled
-//! publishers for 15 ms as it passed 250,000 ids).
+//! publishers for 15 ms as it passed 250,000 ids). Shards fill evenly, so
+//! each also doubles at a point of its own (`Generation::insert`): doubling
+//! together, the 64 of them stalled publishers as long as one big map did.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
