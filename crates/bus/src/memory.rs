@@ -82,7 +82,7 @@ pub struct InProcessLimits {
     /// Messages buffered per core subscriber, server or KV watcher before
     /// further ones are dropped for it (default 65,536, as async-nats buffers
     /// per subscription): a raw AMI relay at 100,000 messages/s rides out a
-    /// pause of up to 0.65 s, where 4,096 lost messages after 41 ms. Filled,
+    /// pause of up to 0.65 s (with 4,096 it lost messages after 41 ms). Filled,
     /// a buffer holds about 250 bytes a message besides the payloads the
     /// stream shares: 16 MB for one stalled subscriber.
     pub subscriber_buffer: usize,
@@ -197,6 +197,16 @@ impl InProcessBus {
         })
     }
 
+    /// The route of a durable publish to `subject` and the index of the
+    /// stream that captures it.
+    fn stream_route(&self, subject: &str) -> Result<(Arc<Route>, usize), BusError> {
+        let route = self.route(subject)?;
+        let stream = route.stream.ok_or_else(|| BusError::NoStream {
+            subject: subject.to_owned(),
+        })?;
+        Ok((route, stream))
+    }
+
     /// Whether a core subscription wants messages on `route`.
     fn wanted(&self, route: &Route) -> bool {
         let core = &self.inner.core;
@@ -233,15 +243,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[async_trait]
 impl Bus for InProcessBus {
     async fn publish(&self, subject: &str, msg: Outgoing) -> Result<PublishAck, BusError> {
-        let route = self.route(subject)?;
-        let stream = route
-            .stream
-            .map(|i| &self.inner.streams[i])
-            .ok_or_else(|| BusError::NoStream {
-                subject: subject.to_owned(),
-            })?;
+        let (route, stream) = self.stream_route(subject)?;
         // Copy for core subscribers only when one of them wants this subject.
-        let (ack, delivered) = stream.append(&route.subject, msg, self.wanted(&route))?;
+        let (ack, delivered) =
+            self.inner.streams[stream].append(&route.subject, msg, self.wanted(&route))?;
         if let Some(delivered) = delivered {
             self.inner.core.publish(subject, delivered, None);
         }
@@ -263,13 +268,7 @@ impl Bus for InProcessBus {
         // lock; every message is handed over and its ack is ready.
         let routed: Vec<Result<(Arc<Route>, usize), BusError>> = msgs
             .iter()
-            .map(|(subject, _)| {
-                let route = self.route(subject)?;
-                let stream = route.stream.ok_or_else(|| BusError::NoStream {
-                    subject: (*subject).to_owned(),
-                })?;
-                Ok((route, stream))
-            })
+            .map(|(subject, _)| self.stream_route(subject))
             .collect();
         let mut acks = Vec::with_capacity(msgs.len());
         let mut start = 0;
@@ -723,8 +722,9 @@ struct Durable {
     /// Delivered, not yet acked: sequence → redelivery deadline and count.
     pending: BTreeMap<u64, Pending>,
     /// The same deliveries by deadline, so the next one due is found without
-    /// a scan: a consumer that acks late holds thousands, and it is looked
-    /// at under the stream's lock, which the publishers wait for.
+    /// a scan: a consumer may hold up to `max_ack_pending` of them (10,000
+    /// for the state service), looked at on every pull under the stream's
+    /// lock, which the publishers wait for.
     deadlines: BTreeSet<(Instant, u64)>,
     ack_wait: Duration,
     max_ack_pending: usize,
@@ -738,7 +738,7 @@ struct Pending {
 impl Durable {
     /// Records a delivery of `seq` (again, if it is pending); returns how
     /// many times it has been delivered.
-    fn delivered(&mut self, seq: u64, now: Instant) -> u64 {
+    fn record_delivery(&mut self, seq: u64, now: Instant) -> u64 {
         let deadline = now + self.ack_wait;
         let pending = self
             .pending
@@ -834,7 +834,7 @@ impl MemStream {
     ) -> Result<(PublishAck, Option<Delivered>), BusError> {
         let clock = Clock::now();
         let stored = self.append_locked(&mut self.lock().log, clock, subject, msg, want_copy);
-        self.tick.send_replace(());
+        self.wake_readers_if_stored(std::slice::from_ref(&stored));
         stored
     }
 
@@ -846,14 +846,25 @@ impl MemStream {
     ) -> Vec<Result<(PublishAck, Option<Delivered>), BusError>> {
         let clock = Clock::now();
         let mut guard = self.lock();
-        let stored = msgs
+        let stored: Vec<_> = msgs
             .map(|(subject, msg, want_copy)| {
                 self.append_locked(&mut guard.log, clock, subject, msg, want_copy)
             })
             .collect();
         drop(guard);
-        self.tick.send_replace(());
+        self.wake_readers_if_stored(&stored);
         stored
+    }
+
+    /// Wakes readers and consumers once, if any message was newly stored (a
+    /// duplicate or a refused one changes nothing for them).
+    fn wake_readers_if_stored(&self, stored: &[Result<(PublishAck, Option<Delivered>), BusError>]) {
+        if stored
+            .iter()
+            .any(|r| matches!(r, Ok((ack, _)) if !ack.duplicate))
+        {
+            self.tick.send_replace(());
+        }
     }
 
     fn append_locked(
@@ -1068,7 +1079,7 @@ impl MemConsumer {
         durable.forget_before(state.first_seq);
         let next_due = match durable.due(now) {
             Ok(seq) => {
-                let count = durable.delivered(seq, now);
+                let count = durable.record_delivery(seq, now);
                 let msg = state.delivered(seq).expect("pending entries are retained");
                 return Take::Got(self.delivery(
                     msg,
@@ -1085,7 +1096,7 @@ impl MemConsumer {
         match state.next_matching(durable.next_seq, durable.filter.as_deref()) {
             Some(seq) => {
                 durable.next_seq = seq + 1;
-                let count = durable.delivered(seq, now);
+                let count = durable.record_delivery(seq, now);
                 let msg = state.delivered(seq).expect("matched sequence is held");
                 Take::Got(self.delivery(msg, seq, count, state.last_seq.saturating_sub(seq)))
             }

@@ -335,9 +335,11 @@ fn relayed(
     }
     let id = match server_ids.get(pbx) {
         Some(id) => *id,
-        None => *server_ids
-            .entry(pbx.to_owned())
-            .or_insert_with(|| state.server_ids.id_of(t, pbx)),
+        None => {
+            let id = state.server_ids.id_of(t, pbx);
+            server_ids.insert(pbx.to_owned(), id);
+            id
+        }
     };
     raw_frame_json(&frame.payload, id, pbx)
 }
