@@ -14,6 +14,7 @@
 //! at-most-once) or a lag starts the same procedure again: a fresh
 //! `InitialState` replaces everything.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -25,7 +26,8 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use futures::StreamExt;
 use ringside_bus::{PbxId, TenantId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, broadcast};
 use tokio_util::sync::CancellationToken;
@@ -76,36 +78,65 @@ pub struct LiveHub {
     feeds: Mutex<HashMap<TenantId, Weak<Feed>>>,
 }
 
-/// Turns a bus delta into the client's `Delta` frame.
+/// A delta as the state service publishes it, read in place: the entry and
+/// the other passed-through fields stay the JSON text they arrived as.
+#[derive(Deserialize)]
+struct BusDelta<'a> {
+    #[serde(borrow, default)]
+    tenant: Option<Cow<'a, str>>,
+    seq: u64,
+    #[serde(borrow, default)]
+    pbx: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    view: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    op: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    key: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    value: Option<&'a RawValue>,
+}
+
+/// The client's `Delta` frame (docs/live-views.md).
+#[derive(Serialize)]
+struct DeltaFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    seq: u64,
+    pbx: &'a str,
+    view: Option<&'a RawValue>,
+    op: Option<&'a RawValue>,
+    key: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a RawValue>,
+}
+
+/// Turns a bus delta into the client's `Delta` frame, or `None` for what
+/// is not a delta of `tenant`.
+///
+/// Every delta passes here once per tenant, so it is read in place and the
+/// entry copied as text: parsing it into a tree and writing the tree out
+/// again cost a tenth of a core at 10,000 deltas/s.
 fn delta_frame(payload: &[u8], tenant: &TenantId) -> Option<FeedItem> {
-    let v: Value = serde_json::from_slice(payload).ok()?;
-    if v.get("tenant")
-        .and_then(Value::as_str)
-        .is_some_and(|t| t != tenant.as_str())
-    {
+    let delta: BusDelta = serde_json::from_slice(payload).ok()?;
+    if delta.tenant.is_some_and(|t| t != tenant.as_str()) {
         return None;
     }
-    let seq = v.get("seq")?.as_u64()?;
-    let pbx = v
-        .get("pbx")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let mut frame = json!({
-        "type": "Delta",
-        "seq": seq,
-        "pbx": pbx,
-        "view": v.get("view").cloned().unwrap_or(Value::Null),
-        "op": v.get("op").cloned().unwrap_or(Value::Null),
-        "key": v.get("key").cloned().unwrap_or(Value::Null),
-    });
-    if let (Some(value), Some(obj)) = (v.get("value"), frame.as_object_mut()) {
-        obj.insert("value".to_owned(), value.clone());
-    }
+    let pbx = delta.pbx.unwrap_or_default();
+    let frame = DeltaFrame {
+        kind: "Delta",
+        seq: delta.seq,
+        pbx: &pbx,
+        view: delta.view,
+        op: delta.op,
+        key: delta.key,
+        value: delta.value,
+    };
+    let text = serde_json::to_string(&frame).ok()?;
     Some(FeedItem {
-        seq,
-        pbx,
-        text: Utf8Bytes::from(frame.to_string()),
+        seq: delta.seq,
+        pbx: pbx.into_owned(),
+        text: Utf8Bytes::from(text),
     })
 }
 
@@ -531,6 +562,66 @@ impl Client {
                     _ => {}
                 },
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant() -> TenantId {
+        TenantId::new("acme").unwrap()
+    }
+
+    fn frame(payload: &str) -> Option<(FeedItem, Value)> {
+        let item = delta_frame(payload.as_bytes(), &tenant())?;
+        let json = serde_json::from_str(&item.text).unwrap();
+        Some((item, json))
+    }
+
+    #[test]
+    fn an_upsert_becomes_a_delta_frame_with_its_entry_unchanged() {
+        let entry = r#"{"name":"PJSIP/101-0001","caller":{"name":"Zoë \"Z\" \u00e9","num":"101"},"legs":[1,2.5,null]}"#;
+        let payload = format!(
+            r#"{{"tenant":"acme","seq":42,"pbx":"pbx-1","view":"channels","op":"upsert","key":"17.1","value":{entry}}}"#
+        );
+        let (item, json) = frame(&payload).expect("a frame");
+        assert_eq!((item.seq, item.pbx.as_str()), (42, "pbx-1"));
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "type": "Delta", "seq": 42, "pbx": "pbx-1", "view": "channels",
+                "op": "upsert", "key": "17.1",
+                "value": serde_json::from_str::<Value>(entry).unwrap(),
+            })
+        );
+    }
+
+    #[test]
+    fn a_remove_has_no_value() {
+        let (_, json) =
+            frame(r#"{"tenant":"acme","seq":7,"pbx":"p","view":"calls","op":"remove","key":"k"}"#)
+                .expect("a frame");
+        assert_eq!(json["op"], "remove");
+        assert!(json.get("value").is_none(), "{json}");
+    }
+
+    #[test]
+    fn another_tenants_delta_is_not_passed_on() {
+        let payload =
+            r#"{"tenant":"other","seq":1,"pbx":"p","view":"calls","op":"remove","key":"k"}"#;
+        assert!(frame(payload).is_none());
+        // The same name written with an escape is still this tenant.
+        let escaped =
+            r#"{"tenant":"ac\u006de","seq":1,"pbx":"p","view":"calls","op":"remove","key":"k"}"#;
+        assert!(frame(escaped).is_some());
+    }
+
+    #[test]
+    fn what_is_not_a_delta_is_refused() {
+        for payload in ["", "not json", "{}", r#"{"seq":"one"}"#, "[1,2]"] {
+            assert!(frame(payload).is_none(), "{payload}");
         }
     }
 }
