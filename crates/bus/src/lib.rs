@@ -42,8 +42,8 @@ pub use message::{
 pub use nats::{NatsBus, NatsSettings, connect_nats};
 pub use subject::{PbxId, Subjects, TenantId, Token};
 pub use topology::{
-    ConsumerSpec, KvConfig, ReadSpec, Retention, StartPosition, Storage, StreamRole, StreamSpec,
-    Topology, validate_name,
+    Acks, ConsumerSpec, KvConfig, ReadSpec, Retention, StartPosition, Storage, StreamRole,
+    StreamSpec, Topology, validate_name,
 };
 
 /// The acknowledgement of a [`Bus::publish_pipelined`] message.

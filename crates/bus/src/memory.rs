@@ -60,8 +60,8 @@ use tokio::time::Instant;
 use crate::subject::{self, validate_pattern, validate_subject};
 use crate::topology::validate_name;
 use crate::{
-    Acker, Bus, BusError, ConnectionState, Consumer, ConsumerSpec, Delivered, Delivery, Headers,
-    Kv, KvChange, KvConfig, KvEntry, Outgoing, PublishAck, ReadSpec, Request, Responder,
+    Acker, Acks, Bus, BusError, ConnectionState, Consumer, ConsumerSpec, Delivered, Delivery,
+    Headers, Kv, KvChange, KvConfig, KvEntry, Outgoing, PublishAck, ReadSpec, Request, Responder,
     StartPosition, StreamSpec, Topology, validate_key, validate_key_pattern,
 };
 use chunked::ChunkedDeque;
@@ -393,19 +393,24 @@ impl Bus for InProcessBus {
         {
             let mut state = stream.lock();
             state.log.expire(Instant::now(), stream.spec.max_age);
-            if !state.durables.contains_key(&spec.durable) {
-                let next_seq = state.log.resolve_start(spec.start);
-                state.durables.insert(
-                    spec.durable.clone(),
-                    Durable {
-                        filter: spec.filter.clone(),
-                        next_seq,
-                        pending: BTreeMap::new(),
-                        deadlines: BTreeSet::new(),
-                        ack_wait: spec.ack_wait,
-                        max_ack_pending: spec.max_ack_pending.max(1),
-                    },
-                );
+            match state.durables.get_mut(&spec.durable) {
+                Some(durable) if durable.acks != spec.acks => durable.reset_acks(spec.acks),
+                Some(_) => {}
+                None => {
+                    let next_seq = state.log.resolve_start(spec.start);
+                    state.durables.insert(
+                        spec.durable.clone(),
+                        Durable {
+                            filter: spec.filter.clone(),
+                            next_seq,
+                            pending: BTreeMap::new(),
+                            deadlines: BTreeSet::new(),
+                            ack_wait: spec.ack_wait,
+                            max_ack_pending: spec.max_ack_pending.max(1),
+                            acks: spec.acks,
+                        },
+                    );
+                }
             }
         }
         Ok(Box::new(MemConsumer {
@@ -728,6 +733,7 @@ struct Durable {
     deadlines: BTreeSet<(Instant, u64)>,
     ack_wait: Duration,
     max_ack_pending: usize,
+    acks: Acks,
 }
 
 struct Pending {
@@ -759,10 +765,28 @@ impl Durable {
         }
     }
 
+    /// An ack of `seq`: of it alone, or of it and every delivery before it.
     fn acked(&mut self, seq: u64) {
-        if let Some(pending) = self.pending.remove(&seq) {
-            self.deadlines.remove(&(pending.deadline, seq));
+        match self.acks {
+            Acks::Each => {
+                if let Some(pending) = self.pending.remove(&seq) {
+                    self.deadlines.remove(&(pending.deadline, seq));
+                }
+            }
+            Acks::Cumulative => self.forget_before(seq.saturating_add(1)),
         }
+    }
+
+    /// Changes what an ack acknowledges the way NATS does, by recreating the
+    /// consumer after its last ack: it goes on from its first unacked
+    /// delivery, which comes again as a first delivery.
+    fn reset_acks(&mut self, acks: Acks) {
+        if let Some((&first, _)) = self.pending.first_key_value() {
+            self.next_seq = first;
+        }
+        self.pending.clear();
+        self.deadlines.clear();
+        self.acks = acks;
     }
 
     /// Makes `seq` due at once (a nak).
@@ -774,7 +798,8 @@ impl Durable {
         }
     }
 
-    /// Forgets deliveries of messages the stream no longer holds.
+    /// Forgets the deliveries of messages before `first_seq` (acked, or no
+    /// longer in the stream).
     fn forget_before(&mut self, first_seq: u64) {
         if self
             .pending

@@ -13,7 +13,9 @@
 //! `tracestate`.
 //!
 //! # Durable consumers
-//! Pull consumers with explicit acks. `next` pulls up to
+//! Pull consumers, acked one by one (`AckExplicit`) or cumulatively
+//! (`AckAll`, [`Acks::Cumulative`]); a durable found with the other policy is
+//! recreated after its ack floor, since JetStream cannot change it. `next` pulls up to
 //! [`ConsumerSpec::prefetch`] messages that are already available, and waits
 //! with a one-message pull otherwise, so a waiting consumer never holds messages
 //! it has not handed out. Messages fetched but not handed out when the handle is
@@ -63,8 +65,8 @@ use tokio::sync::watch;
 use crate::subject::{validate_pattern, validate_subject};
 use crate::topology::validate_name;
 use crate::{
-    Acker, Bus, BusError, ConnectionState, Consumer, ConsumerSpec, Delivered, Delivery, Headers,
-    Kv, KvChange, KvConfig, KvEntry, Outgoing, PublishAck, ReadSpec, Request, Responder,
+    Acker, Acks, Bus, BusError, ConnectionState, Consumer, ConsumerSpec, Delivered, Delivery,
+    Headers, Kv, KvChange, KvConfig, KvEntry, Outgoing, PublishAck, ReadSpec, Request, Responder,
     StartPosition, Storage, StreamSpec, Topology, validate_key, validate_key_pattern,
 };
 
@@ -646,24 +648,50 @@ impl Bus for NatsBus {
             validate_pattern(filter)?;
         }
         let stream = self.stream(&spec.stream).await?;
-        let config = pull::Config {
+        let mut config = pull::Config {
             durable_name: Some(spec.durable.clone()),
-            ack_policy: AckPolicy::Explicit,
+            ack_policy: ack_policy(spec.acks),
             ack_wait: spec.ack_wait,
             max_ack_pending: i64::try_from(spec.max_ack_pending.max(1)).unwrap_or(i64::MAX),
             deliver_policy: deliver_policy(spec.start),
             filter_subject: spec.filter.clone().unwrap_or_default(),
             ..Default::default()
         };
-        let consumer: PullConsumer = stream
-            .get_or_create_consumer(&spec.durable, config)
+        let creating = |err: &dyn std::fmt::Display| {
+            self.transport(format!(
+                "creating consumer {} on {}: {err}",
+                spec.durable, spec.stream
+            ))
+        };
+        let mut consumer: PullConsumer = stream
+            .get_or_create_consumer(&spec.durable, config.clone())
             .await
-            .map_err(|err| {
-                self.transport(format!(
-                    "creating consumer {} on {}: {err}",
-                    spec.durable, spec.stream
-                ))
-            })?;
+            .map_err(|err| creating(&err))?;
+        let found = consumer.cached_info();
+        if found.config.ack_policy != config.ack_policy {
+            // JetStream cannot change a consumer's ack policy: recreate it
+            // where it stood, after the last message acked. What it had
+            // delivered but not acked comes again, as after any restart.
+            let after = found.ack_floor.stream_sequence;
+            tracing::info!(
+                consumer = %spec.durable,
+                after,
+                from = ?found.config.ack_policy,
+                to = ?config.ack_policy,
+                "recreating a durable consumer for its new ack policy"
+            );
+            stream
+                .delete_consumer(&spec.durable)
+                .await
+                .map_err(|err| creating(&err))?;
+            config.deliver_policy = DeliverPolicy::ByStartSequence {
+                start_sequence: after + 1,
+            };
+            consumer = stream
+                .create_consumer(config)
+                .await
+                .map_err(|err| creating(&err))?;
+        }
         Ok(Box::new(NatsConsumer {
             bus: self.clone(),
             consumer,
@@ -774,6 +802,14 @@ impl NatsResponder {
             Ok(Err(err)) => Err(BusError::Unavailable(format!("responding: {err}"))),
             Err(_) => Err(BusError::Timeout),
         }
+    }
+}
+
+/// JetStream's name for what one ack acknowledges.
+fn ack_policy(acks: Acks) -> AckPolicy {
+    match acks {
+        Acks::Each => AckPolicy::Explicit,
+        Acks::Cumulative => AckPolicy::All,
     }
 }
 

@@ -317,6 +317,24 @@ pub struct ConsumerSpec {
     /// yet handed out messages are nak'ed (redelivered at once) when the consumer
     /// handle is dropped. The in-process bus does not prefetch.
     pub prefetch: usize,
+    /// What one ack acknowledges.
+    pub acks: Acks,
+}
+
+/// What acknowledging a delivery acknowledges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Acks {
+    /// That delivery only (JetStream's `AckExplicit`).
+    #[default]
+    Each,
+    /// That delivery and every one of a lower stream sequence (JetStream's
+    /// `AckAll`): for a consumer that handles its deliveries in order, one
+    /// ack now and then stands for all of them, which saves the bus a
+    /// message and a reply per delivery. A nak still gives back one.
+    ///
+    /// An existing durable consumer opened with another ack policy is
+    /// recreated, continuing after the last message it acked.
+    Cumulative,
 }
 
 impl ConsumerSpec {
@@ -331,6 +349,7 @@ impl ConsumerSpec {
             ack_wait: Duration::from_secs(30),
             max_ack_pending: 1000,
             prefetch: 64,
+            acks: Acks::Each,
         }
     }
 
@@ -361,6 +380,12 @@ impl ConsumerSpec {
     /// NATS prefetch size.
     pub fn prefetch(mut self, prefetch: usize) -> Self {
         self.prefetch = prefetch.max(1);
+        self
+    }
+
+    /// Acks that stand for every earlier delivery too ([`Acks::Cumulative`]).
+    pub fn cumulative_acks(mut self) -> Self {
+        self.acks = Acks::Cumulative;
         self
     }
 }

@@ -136,6 +136,8 @@ contract!(
     a_queue_group_gives_each_message_to_exactly_one_member,
     a_durable_consumer_resumes_after_its_last_ack,
     an_unacked_delivery_is_redelivered_after_ack_wait,
+    a_cumulative_ack_stands_for_every_earlier_delivery,
+    a_consumer_reopened_with_cumulative_acks_continues_after_its_last_ack,
     start_positions_apply_when_a_consumer_is_created,
     a_consumer_filter_selects_subjects,
     read_stream_returns_a_filtered_range_and_ends_when_caught_up,
@@ -600,6 +602,98 @@ async fn an_unacked_delivery_is_redelivered_after_ack_wait(env: Env) {
         (Some(2), 2)
     );
     naked.ack().await.unwrap();
+}
+
+/// The sequences of the next `n` deliveries, each within [`WAIT`].
+async fn next_sequences(
+    consumer: &mut Box<dyn ringside_bus::Consumer>,
+    n: usize,
+) -> Vec<(u64, ringside_bus::Delivery)> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let delivery = consumer
+            .next_within(WAIT)
+            .await
+            .unwrap()
+            .expect("a delivery");
+        out.push((delivery.msg.stream_sequence.unwrap(), delivery));
+    }
+    out
+}
+
+async fn a_cumulative_ack_stands_for_every_earlier_delivery(env: Env) {
+    let subject = env.ev("acme", "pbx1", "Newstate");
+    publish_numbered(&env, &subject, 1..=6).await;
+    let ack_wait = Duration::from_millis(300);
+    // One message per pull: what NATS prefetched would sit out the ack
+    // wait in the handle while the test sleeps.
+    let spec = ConsumerSpec::new(env.stream(StreamRole::Events), "cumulative")
+        .ack_wait(ack_wait)
+        .prefetch(1)
+        .cumulative_acks();
+
+    let mut consumer = env.bus.consumer(spec.clone()).await.unwrap();
+    let mut first = next_sequences(&mut consumer, 4).await;
+    let seqs: Vec<u64> = first.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    // Only the fourth is acked; the three before it are covered by it.
+    let (_, fourth) = first.pop().unwrap();
+    fourth.ack().await.unwrap();
+    drop(first);
+    tokio::time::sleep(ack_wait * 2).await;
+    let (seq, fifth) = next_sequences(&mut consumer, 1).await.pop().unwrap();
+    assert_eq!((seq, fifth.delivery_count), (5, 1), "1–3 came again");
+
+    // A nak still gives back the one delivery (NATS may deliver the next
+    // message before it: the nak is not waited for).
+    fifth.nak().await.unwrap();
+    let mut again = next_sequences(&mut consumer, 2).await;
+    again.sort_by_key(|(seq, _)| *seq);
+    let seqs: Vec<(u64, u64)> = again.iter().map(|(s, d)| (*s, d.delivery_count)).collect();
+    assert_eq!(seqs, [(5, 2), (6, 1)]);
+    let (_, sixth) = again.pop().unwrap();
+    sixth.ack().await.unwrap();
+    drop(again);
+    drop(consumer);
+
+    // Nothing is left to deliver, even after the ack wait.
+    tokio::time::sleep(ack_wait * 2).await;
+    let mut resumed = env.bus.consumer(spec).await.unwrap();
+    let left = resumed.next_within(ack_wait).await.unwrap();
+    assert!(
+        left.is_none(),
+        "{:?}",
+        left.map(|d| (d.msg.stream_sequence, d.delivery_count))
+    );
+}
+
+async fn a_consumer_reopened_with_cumulative_acks_continues_after_its_last_ack(env: Env) {
+    let subject = env.ev("acme", "pbx1", "Newexten");
+    publish_numbered(&env, &subject, 1..=5).await;
+    let ack_wait = Duration::from_millis(300);
+    let each = ConsumerSpec::new(env.stream(StreamRole::Events), "upgraded").ack_wait(ack_wait);
+
+    let mut consumer = env.bus.consumer(each.clone()).await.unwrap();
+    let taken = next_sequences(&mut consumer, 3).await;
+    let mut taken = taken.into_iter();
+    for _ in 0..2 {
+        let (_, delivery) = taken.next().unwrap();
+        delivery.ack().await.unwrap();
+    }
+    drop(taken); // the third is not acked
+    drop(consumer);
+
+    // Reopened with cumulative acks: on from the third (delivered again),
+    // and one ack of the last covers them all.
+    let mut upgraded = env.bus.consumer(each.cumulative_acks()).await.unwrap();
+    let mut rest = next_sequences(&mut upgraded, 3).await;
+    let seqs: Vec<u64> = rest.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, [3, 4, 5]);
+    let (_, last) = rest.pop().unwrap();
+    last.ack().await.unwrap();
+    drop(rest);
+    tokio::time::sleep(ack_wait * 2).await;
+    assert!(upgraded.next_within(ack_wait).await.unwrap().is_none());
 }
 
 async fn start_positions_apply_when_a_consumer_is_created(env: Env) {
