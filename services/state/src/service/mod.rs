@@ -112,6 +112,8 @@ pub struct StateService {
     /// `ringside_state_events_applied_total` by tenant, looked up by its
     /// labels once per tenant rather than once per event.
     applied_counters: HashMap<String, metrics::Counter>,
+    /// `ringside_bus_consumer_lag_messages` of the durable consumer.
+    lag: metrics::Gauge,
 }
 
 impl StateService {
@@ -160,16 +162,20 @@ impl StateService {
                 )
                 .start(StartPosition::FromSequence(engine.stream_seq() + 1))
                 .max_ack_pending(10_000)
-                .prefetch(256),
+                .prefetch(256)
+                .cumulative_acks(),
             )
             .await
             .context("opening the durable consumer")?;
+        let deliveries = pump::Deliveries::start(consumer);
+        let lag = metrics::gauge!("ringside_bus_consumer_lag_messages", "consumer" => deliveries.name().to_owned());
         let mut service = StateService {
             settings,
             deps,
             engine,
             store,
-            deliveries: pump::Deliveries::start(consumer),
+            deliveries,
+            lag,
             requests,
             applied_since_snapshot: 0,
             last_snapshot: Instant::now(),
@@ -333,10 +339,9 @@ impl StateService {
             },
             delivery = self.deliveries.next_within(wait) => match delivery {
                 Ok(Some(delivery)) => {
-                    metrics::gauge!("ringside_bus_consumer_lag_messages", "consumer" => self.deliveries.name().to_owned())
-                        .set(delivery.pending as f64);
+                    self.lag.set(delivery.pending as f64);
                     let step = self.handle(&delivery.msg).await;
-                    self.deliveries.ack(delivery).await;
+                    self.deliveries.ack(delivery);
                     Ok(step)
                 }
                 Ok(None) => Ok(Step::Idle),

@@ -10,23 +10,30 @@
 //!
 //! Acknowledgements go back on a task of their own too: a JetStream ack is
 //! confirmed by the server, one round trip each, and waiting for it in the
-//! loop capped the service at a few thousand events a second. An applied
+//! loop capped the service at a few thousand events a second. The consumer's
+//! acks are cumulative ([`Acks::Cumulative`]) and the loop applies in stream
+//! order, so that task acks only the newest applied delivery, at most every
+//! [`ACK_EVERY`]: one ack and its reply instead of two bus messages per event
+//! (a fifth of what the NATS server handled at 10,000 events/s). An applied
 //! event whose ack is lost (the service stops first) comes again and is
 //! recognised as applied.
+//!
+//! [`Acks::Cumulative`]: ringside_bus::Acks::Cumulative
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use ringside_bus::{BusError, Consumer, Delivery};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// Deliveries handed to the loop but not yet taken. Each is unacked until
 /// applied, so this stays small next to the consumer's ack-pending limit.
 const QUEUED: usize = 64;
 
-/// Acks sent and not yet confirmed, at most; beyond it [`Deliveries::ack`]
-/// waits.
-const ACKS_IN_FLIGHT: usize = 256;
+/// The newest applied delivery is acked this often at most. A crash
+/// applies again what was applied since (recognised, so harmless).
+const ACK_EVERY: Duration = Duration::from_millis(10);
 
 /// How long one pull waits before the pump checks that the loop is still
 /// there.
@@ -40,7 +47,48 @@ const RETRY_AFTER: Duration = Duration::from_millis(500);
 pub(super) struct Deliveries {
     name: String,
     rx: mpsc::Receiver<Result<Delivery, BusError>>,
-    acks: mpsc::Sender<Delivery>,
+    acks: Arc<NewestApplied>,
+}
+
+/// The newest applied delivery, waiting for the ack task.
+#[derive(Default)]
+struct NewestApplied {
+    delivery: Mutex<Option<Delivery>>,
+    /// A delivery was put in, or the loop is gone.
+    ready: Notify,
+    /// The loop is gone: ack what is there and stop.
+    closed: AtomicBool,
+}
+
+impl NewestApplied {
+    fn take(&self) -> Option<Delivery> {
+        self.delivery
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Acks the newest applied delivery (standing for every one before it)
+    /// whenever there is one, at most every [`ACK_EVERY`], until closed.
+    async fn ack_until_closed(self: Arc<Self>) {
+        loop {
+            self.ready.notified().await;
+            if let Some(delivery) = self.take()
+                && let Err(e) = delivery.ack().await
+            {
+                // The next ack covers it; else delivered again later and
+                // recognised as applied.
+                tracing::debug!(error = %e, "ack lost");
+            }
+            if self.closed.load(Ordering::Acquire) {
+                if let Some(delivery) = self.take() {
+                    let _ = delivery.ack().await;
+                }
+                return;
+            }
+            tokio::time::sleep(ACK_EVERY).await;
+        }
+    }
 }
 
 impl Deliveries {
@@ -48,18 +96,8 @@ impl Deliveries {
     /// receiver is dropped or the bus closes the consumer.
     pub(super) fn start(mut consumer: Box<dyn Consumer>) -> Self {
         let name = consumer.name().to_owned();
-        let (acks, to_ack) = mpsc::channel::<Delivery>(ACKS_IN_FLIGHT);
-        tokio::spawn(
-            tokio_stream::wrappers::ReceiverStream::new(to_ack).for_each_concurrent(
-                ACKS_IN_FLIGHT,
-                |delivery| async move {
-                    if let Err(e) = delivery.ack().await {
-                        // Delivered again later: recognised as applied.
-                        tracing::debug!(error = %e, "ack lost");
-                    }
-                },
-            ),
-        );
+        let acks = Arc::new(NewestApplied::default());
+        tokio::spawn(acks.clone().ack_until_closed());
         let (tx, rx) = mpsc::channel(QUEUED);
         tokio::spawn(async move {
             loop {
@@ -90,12 +128,15 @@ impl Deliveries {
         Deliveries { name, rx, acks }
     }
 
-    /// Acknowledges an applied delivery without waiting for the bus to
-    /// confirm it (waits only while [`ACKS_IN_FLIGHT`] are unconfirmed).
-    pub(super) async fn ack(&self, delivery: Delivery) {
-        // Fails only when the ack task is gone (the runtime shutting
-        // down): the delivery then comes again, recognised as applied.
-        let _ = self.acks.send(delivery).await;
+    /// Acknowledges an applied delivery, and with it every one before it,
+    /// within [`ACK_EVERY`], without waiting for the bus.
+    pub(super) fn ack(&self, delivery: Delivery) {
+        *self
+            .acks
+            .delivery
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(delivery);
+        self.acks.ready.notify_one();
     }
 
     /// The durable consumer's name.
@@ -121,6 +162,8 @@ impl Drop for Deliveries {
     /// Hands back what was queued for the loop, so that a restarted service
     /// gets it at once instead of after the ack wait.
     fn drop(&mut self) {
+        self.acks.closed.store(true, Ordering::Release);
+        self.acks.ready.notify_one();
         self.rx.close();
         let mut queued = Vec::new();
         while let Ok(Ok(delivery)) = self.rx.try_recv() {
@@ -136,5 +179,53 @@ impl Drop for Deliveries {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use ringside_bus::{ConsumerSpec, Outgoing, PbxId, StreamRole, TenantId, Token};
+    use ringside_testkit::TestBus;
+
+    #[tokio::test]
+    async fn acking_the_newest_applied_delivery_acks_all_of_them() {
+        let test = TestBus::in_process();
+        let subject = test.topology.subjects().events(
+            &TenantId::new("acme").unwrap(),
+            &PbxId::new("pbx-1").unwrap(),
+            &Token::new("Newchannel").unwrap(),
+        );
+        for i in 0..50 {
+            let msg = Outgoing::new(Bytes::from(format!("{i}")));
+            test.bus.publish(&subject, msg).await.unwrap();
+        }
+        let ack_wait = Duration::from_millis(300);
+        let spec = ConsumerSpec::new(test.topology.stream_name(StreamRole::Events), "pump")
+            .ack_wait(ack_wait)
+            .cumulative_acks();
+
+        let mut deliveries = Deliveries::start(test.bus.consumer(spec.clone()).await.unwrap());
+        for expected in 1..=50 {
+            let delivery = deliveries
+                .next_within(Duration::from_secs(5))
+                .await
+                .unwrap()
+                .expect("a delivery");
+            assert_eq!(delivery.msg.stream_sequence, Some(expected));
+            deliveries.ack(delivery);
+        }
+        drop(deliveries);
+
+        // Had any of them gone unacked, it would be back after the ack wait.
+        tokio::time::sleep(ack_wait * 2).await;
+        let mut again = test.bus.consumer(spec).await.unwrap();
+        let left = again.next_within(ack_wait).await.unwrap();
+        assert!(
+            left.is_none(),
+            "delivered again: {:?}",
+            left.map(|d| d.msg.stream_sequence)
+        );
     }
 }
