@@ -362,7 +362,15 @@ pub(crate) async fn connect_sqlite(
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
+        .busy_timeout(Duration::from_secs(10))
+        // A multi-row INSERT keeps a statement journal (to undo just that
+        // statement); in a temp file it cost a tenth of the writer's time
+        // while rating. And a 16 MiB page cache per connection (instead of
+        // 2 MiB; filled only as pages are read) keeps a batch's index pages
+        // from spilling to the WAL mid-transaction: together 35.6–36.0k →
+        // 38.5–40.1k records/s rated (`scripts/bench rating`, 300,000 CDRs).
+        .pragma("temp_store", "memory")
+        .pragma("cache_size", "-16384");
     SqlitePoolOptions::new()
         .max_connections(max_connections)
         .connect_with(options)
@@ -380,6 +388,25 @@ mod tests {
             sqlite_sql("SELECT a FROM t WHERE x = $1 AND y = $12"),
             "SELECT a FROM t WHERE x = ?1 AND y = ?12"
         );
+    }
+
+    #[tokio::test]
+    async fn sqlite_connections_keep_statement_journals_in_memory_and_a_larger_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = connect_sqlite(&dir.path().join("t.db"), 2).await.unwrap();
+        let pragma = |name: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("PRAGMA {name}")))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        // 2 = MEMORY; a negative cache size is in KiB.
+        assert_eq!(pragma("temp_store").await, 2);
+        assert_eq!(pragma("cache_size").await, -16384);
+        assert_eq!(pragma("foreign_keys").await, 1);
     }
 
     #[test]
