@@ -6,6 +6,9 @@
 //! (buffer bound reached). The highest rate with nothing dropped is the
 //! sustainable throughput; past it the latency is just queueing.
 //!
+//! The JetStream streams are on file storage, as deployments keep them
+//! (`retention.storage`).
+//!
 //! `cargo bench -p ringside-ami-ingestor --bench ingest` (also in scripts/bench).
 //! The simulator runs in the same process and shares the machine's cores, so
 //! the figures are a floor for the ingestor alone. The simulators have a
@@ -17,8 +20,9 @@ use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use ringside_ami_ingestor::{Deps, IngestorSettings, PbxSettings};
+use ringside_bus::Storage;
 use ringside_pbx_sim::{ReplayConfig, SimConfig, Speed};
-use ringside_testkit::TestBus;
+use ringside_testkit::{TestBus, nats_url};
 use tokio_util::sync::CancellationToken;
 
 /// The same allocator as the `ringside` binary, so the figures match it.
@@ -223,7 +227,8 @@ fn main() {
         // One PBX (one worker task: one core at most), then a small fleet.
         for pbxs in [1, 4] {
             if wanted("JetStream") {
-                sweep("JetStream", async || TestBus::nats().await, sim_runtime, &snapshotter, pbxs, measure).await;
+                let on_file = async || TestBus::nats_with(&nats_url(), Duration::from_secs(5), Storage::File).await;
+                sweep("JetStream", on_file, sim_runtime, &snapshotter, pbxs, measure).await;
             }
             if wanted("in-process") {
                 sweep("in-process", async || TestBus::in_process(), sim_runtime, &snapshotter, pbxs, measure).await;
