@@ -24,7 +24,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::response::Response;
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use ringside_bus::{PbxId, TenantId};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -514,6 +514,11 @@ impl Client {
         // Without a seq (should not happen for a live snapshot) nothing can
         // be dropped as included: forward everything.
         let mut last = snapshot.seq;
+        // Deltas written to the socket's buffer but not yet flushed: while
+        // more are queued they go out together, one write instead of one
+        // per delta (a thousand clients at a thousand deltas/s is a million
+        // frames a second).
+        let mut unflushed = false;
         loop {
             tokio::select! {
                 _ = self.state.shutdown.cancelled() => {
@@ -522,21 +527,29 @@ impl Client {
                 }
                 item = rx.recv() => match item {
                     Ok(item) => {
-                        if let Some(seen) = last {
-                            if item.seq <= seen {
-                                continue;
-                            }
-                            if item.seq != seen + 1 {
-                                tracing::debug!(expected = seen + 1, got = item.seq, "delta gap; resyncing");
-                                return Next::Resync;
+                        let fresh = last.is_none_or(|seen| item.seq > seen);
+                        if let Some(seen) = last
+                            && fresh
+                            && item.seq != seen + 1
+                        {
+                            tracing::debug!(expected = seen + 1, got = item.seq, "delta gap; resyncing");
+                            return Next::Resync;
+                        }
+                        if fresh {
+                            last = Some(item.seq);
+                            let wanted = self.pbx.as_ref().is_none_or(|p| p.as_str() == item.pbx);
+                            if wanted {
+                                if self.socket.feed(Message::Text(item.text.clone())).await.is_err() {
+                                    return Next::Closed;
+                                }
+                                unflushed = true;
                             }
                         }
-                        last = Some(item.seq);
-                        if self.pbx.as_ref().is_some_and(|p| p.as_str() != item.pbx) {
-                            continue;
-                        }
-                        if self.send(Message::Text(item.text.clone())).await.is_err() {
-                            return Next::Closed;
+                        if unflushed && rx.is_empty() {
+                            if self.socket.flush().await.is_err() {
+                                return Next::Closed;
+                            }
+                            unflushed = false;
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
