@@ -520,6 +520,12 @@ impl Client {
         // frames a second).
         let mut unflushed = false;
         loop {
+            if unflushed && rx.is_empty() {
+                if self.socket.flush().await.is_err() {
+                    return Next::Closed;
+                }
+                unflushed = false;
+            }
             tokio::select! {
                 _ = self.state.shutdown.cancelled() => {
                     let _ = self.socket.send(Message::Close(None)).await;
@@ -527,30 +533,23 @@ impl Client {
                 }
                 item = rx.recv() => match item {
                     Ok(item) => {
-                        let fresh = last.is_none_or(|seen| item.seq > seen);
-                        if let Some(seen) = last
-                            && fresh
-                            && item.seq != seen + 1
-                        {
-                            tracing::debug!(expected = seen + 1, got = item.seq, "delta gap; resyncing");
-                            return Next::Resync;
-                        }
-                        if fresh {
-                            last = Some(item.seq);
-                            let wanted = self.pbx.as_ref().is_none_or(|p| p.as_str() == item.pbx);
-                            if wanted {
-                                if self.socket.feed(Message::Text(item.text.clone())).await.is_err() {
-                                    return Next::Closed;
-                                }
-                                unflushed = true;
+                        if let Some(seen) = last {
+                            if item.seq <= seen {
+                                continue;
+                            }
+                            if item.seq != seen + 1 {
+                                tracing::debug!(expected = seen + 1, got = item.seq, "delta gap; resyncing");
+                                return Next::Resync;
                             }
                         }
-                        if unflushed && rx.is_empty() {
-                            if self.socket.flush().await.is_err() {
-                                return Next::Closed;
-                            }
-                            unflushed = false;
+                        last = Some(item.seq);
+                        if self.pbx.as_ref().is_some_and(|p| p.as_str() != item.pbx) {
+                            continue;
                         }
+                        if self.socket.feed(Message::Text(item.text.clone())).await.is_err() {
+                            return Next::Closed;
+                        }
+                        unflushed = true;
                     }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::debug!(missed, "slow WebSocket client; sending a fresh snapshot");

@@ -61,11 +61,26 @@ struct NewestApplied {
 }
 
 impl NewestApplied {
-    fn take(&self) -> Option<Delivery> {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Delivery>> {
         self.delivery
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
+    }
+
+    /// Replaces what waits with `delivery`, which stands for it.
+    fn put(&self, delivery: Delivery) {
+        *self.slot() = Some(delivery);
+        self.ready.notify_one();
+    }
+
+    fn take(&self) -> Option<Delivery> {
+        self.slot().take()
+    }
+
+    /// Has the ack task ack what waits and stop.
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.ready.notify_one();
     }
 
     /// Acks the newest applied delivery (standing for every one before it)
@@ -131,12 +146,7 @@ impl Deliveries {
     /// Acknowledges an applied delivery, and with it every one before it,
     /// within [`ACK_EVERY`], without waiting for the bus.
     pub(super) fn ack(&self, delivery: Delivery) {
-        *self
-            .acks
-            .delivery
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(delivery);
-        self.acks.ready.notify_one();
+        self.acks.put(delivery);
     }
 
     /// The durable consumer's name.
@@ -162,8 +172,7 @@ impl Drop for Deliveries {
     /// Hands back what was queued for the loop, so that a restarted service
     /// gets it at once instead of after the ack wait.
     fn drop(&mut self) {
-        self.acks.closed.store(true, Ordering::Release);
-        self.acks.ready.notify_one();
+        self.acks.close();
         self.rx.close();
         let mut queued = Vec::new();
         while let Ok(Ok(delivery)) = self.rx.try_recv() {
