@@ -196,6 +196,11 @@ async fn sweep(
 }
 
 fn main() {
+    // As the `ringside` binary does first (its `main.rs` says why): with
+    // transparent huge pages, page zeroing stalls would be measured that the
+    // product does not have.
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing we need.
     if std::env::args().any(|a| a == "--list") {
         return;

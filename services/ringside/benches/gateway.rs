@@ -381,6 +381,11 @@ async fn count_calls(product: &Product) -> usize {
 }
 
 fn main() {
+    // As the `ringside` binary does first (its `main.rs` says why): with
+    // transparent huge pages, page zeroing stalls would be measured that the
+    // product does not have.
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     if std::env::args().any(|a| a == "--list") {
         return;
     }

@@ -65,6 +65,17 @@ fn start(data_dir: &std::path::Path, password: Option<&str>) -> Monolith {
     monolith
 }
 
+/// Whether the kernel may back `pid`'s memory with transparent huge pages
+/// (`THP_enabled` of /proc/PID/status); `None` if it does not say.
+#[cfg(target_os = "linux")]
+fn huge_pages_allowed(pid: u32) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let value = status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))?;
+    Some(value.trim() != "0")
+}
+
 /// One HTTP/1.1 request; (status, body).
 fn http(addr: &str, method: &str, path: &str, body: &str, token: Option<&str>) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
@@ -107,6 +118,9 @@ fn login(addr: &str, password: &str) -> Option<String> {
 async fn the_default_command_serves_simulated_calls_to_a_websocket_client() {
     let dir = tempfile::tempdir().unwrap();
     let m = start(dir.path(), Some("a-test-password"));
+    // Huge pages are off, or page zeroing stalls the live views (main.rs).
+    #[cfg(target_os = "linux")]
+    assert_eq!(huge_pages_allowed(m.child.id()), Some(false));
     assert!(
         login(&m.addr, "wrong").is_none(),
         "a wrong password is refused"

@@ -423,6 +423,11 @@ fn decode() {
 }
 
 fn main() {
+    // As the `ringside` binary does first (its `main.rs` says why): with
+    // transparent huge pages, page zeroing stalls would be measured that the
+    // product does not have.
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     // `cargo bench` passes `--bench`; any other argument filters by name.
     let filter: Vec<String> = std::env::args()
         .skip(1)
