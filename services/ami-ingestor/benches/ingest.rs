@@ -173,7 +173,11 @@ async fn sweep(
     measure: Duration,
 ) {
     let recorded = recorded_rate();
-    for target in [10_000.0, 20_000.0, 40_000.0, 80_000.0, 160_000.0, 320_000.0] {
+    // Finer around the JetStream target (50,000/s), where a doubling step
+    // would only say "somewhere between 40,000 and 80,000".
+    for target in [
+        10_000.0, 20_000.0, 40_000.0, 50_000.0, 60_000.0, 80_000.0, 160_000.0, 320_000.0,
+    ] {
         let bus = make().await;
         let per_pbx = target / pbxs as f64;
         let figures = phase(

@@ -12,7 +12,9 @@
 //! state service as `Unmapped` envelopes, and a device state change (0.6 in
 //! the sample, rounded up); per call, the bridge its legs talk in (created,
 //! entered, left, destroyed); their PBX has its 500 extensions listed, so
-//! channel counts and device states show on extension entries.
+//! channel counts and device states show on extension entries. The last
+//! apply row takes no shape from us: it applies the envelopes of
+//! `load-sample.ami` themselves, as many PBXs one after another.
 //! Run with `scripts/bench state` (release build).
 //!
 //! `decode` times what the service does before apply: decoding the
@@ -316,6 +318,53 @@ fn apply_rate(concurrent: usize, events: usize, unmapped: bool) {
     );
 }
 
+/// The apply rate on what Asterisk itself sent: the envelopes of
+/// `load-sample.ami` (sipp's calls, with the sync lists, queue and
+/// conference events, `VarSet`s and device states of a real PBX), decoded
+/// as the service decodes them. The recording is applied again and again,
+/// each time as a new PBX of the tenant (a replay under the same name would
+/// re-create channels that exist), until `events` have been applied.
+fn apply_recorded(events: usize) {
+    use ringside_proto::prost::Message as _;
+    let bytes = std::fs::read(ringside_testkit::corpus::path("load-sample.ami"))
+        .expect("the AMI corpus (set RINGSIDE_AMI_CORPUS)");
+    let mut replayer = ringside_state::replay::Replayer::new("bench", "pbx-0").keeping_envelopes();
+    replayer.transcript(&bytes);
+    let recorded: Vec<Envelope> = replayer
+        .envelopes()
+        .iter()
+        .map(|e| envelope_for_apply(&e.encode_to_vec()).expect("an envelope"))
+        .collect();
+    let mut engine = Engine::new();
+    let (mut applied, mut deltas, mut records, mut pbxs) = (0usize, 0usize, 0usize, 0usize);
+    let mut timed = std::time::Duration::ZERO;
+    while applied < events {
+        let pbx = format!("pbx-{pbxs}");
+        let envs: Vec<Envelope> = recorded
+            .iter()
+            .map(|e| Envelope {
+                pbx: pbx.clone(),
+                ..e.clone()
+            })
+            .collect();
+        let started = Instant::now();
+        for e in &envs {
+            let out = engine.apply(e);
+            deltas += out.deltas.len();
+            records += out.records.len();
+        }
+        timed += started.elapsed();
+        applied += envs.len();
+        pbxs += 1;
+    }
+    let secs = timed.as_secs_f64();
+    println!(
+        "apply, load-sample.ami's {} envelopes as {pbxs} PBXs one after another: {:.0} events/s ({applied} events, {deltas} deltas, {records} call records, {secs:.2} s)",
+        recorded.len(),
+        applied as f64 / secs,
+    );
+}
+
 fn memory_per_channel() {
     let before = rss_bytes();
     let mut engine = Engine::new();
@@ -445,6 +494,7 @@ fn main() {
         apply_rate(2000, 60_000, false);
         apply_rate(200, 1_000_000, true);
         apply_rate(2000, 1_000_000, true);
+        apply_recorded(1_000_000);
     }
     if wants("snapshot") {
         snapshot_encode();
