@@ -272,3 +272,48 @@ fn metrics_are_in_the_catalog_and_show_the_simulated_pbx() {
         std::thread::sleep(Duration::from_secs(2));
     }
 }
+
+/// A newcomer's first deployment: the simulated PBX reads its configuration
+/// from a directory under the data directory, as an Asterisk on the same
+/// host reads `/etc/asterisk`, so an extension created through the API is
+/// rendered, written there, reloaded and verified in the simulator's
+/// `PJSIPShowEndpoints` without any setup.
+#[test]
+fn a_deployment_to_the_simulated_pbx_is_written_reloaded_and_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = start(dir.path(), Some("a-test-password"));
+    let token = login(&m.addr, "a-test-password").expect("the admin logs in");
+    let (status, body) = http(
+        &m.addr,
+        "POST",
+        "/api/v1/extensions/",
+        r#"{"extension": "7001"}"#,
+        Some(&token),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (_, body) = http(&m.addr, "GET", "/api/v1/pbx/", "", Some(&token));
+    let servers: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = servers["items"][0]["id"].as_str().expect("the simulator");
+
+    let (status, body) = http(
+        &m.addr,
+        "POST",
+        &format!("/api/v1/pbx/{id}/deployments"),
+        "{}",
+        Some(&token),
+    );
+    assert_eq!(status, 200, "{body}");
+    let applied: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(applied["outcome"], "applied", "{body}");
+    // Listed by the simulator's PJSIPShowEndpoints after the reload.
+    assert_eq!(applied["verified_endpoints"], 1, "{body}");
+    assert_eq!(
+        applied["reloads"],
+        serde_json::json!(["module reload res_pjsip.so", "dialplan reload"]),
+        "{body}"
+    );
+    let written =
+        std::fs::read_to_string(dir.path().join("simulator-asterisk/pjsip_extensions.conf"))
+            .expect("the rendered file, in the simulator's directory");
+    assert!(written.contains("[7001]"), "{written}");
+}

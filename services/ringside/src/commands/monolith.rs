@@ -21,7 +21,7 @@ use ringside_bus::{Bus, InProcessLimits, Topology};
 use ringside_gateway::GatewayDeps;
 use ringside_gateway::admin::{ProvisioningAccounts, admin_router};
 use ringside_provisioning::Provisioning;
-use ringside_provisioning::model::{Page, PbxServerInput};
+use ringside_provisioning::model::{ApplyMode, Page, PbxServerInput};
 use tokio::task::JoinSet;
 
 use crate::commands::provisioning::{
@@ -159,7 +159,8 @@ async fn everything(running: Running, pbxs: Vec<PbxSettings>) -> anyhow::Result<
     let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
     let mut simulator = None;
     if pbxs.is_empty() && settings.ingestor.pbx.is_empty() {
-        simulator = Some(start_simulator(&provisioning).await?);
+        simulator =
+            Some(start_simulator(&provisioning, &settings.provisioning.database.data_dir).await?);
     } else {
         for pbx in &pbxs {
             register_pbx(&provisioning, pbx).await?;
@@ -245,10 +246,19 @@ async fn everything(running: Running, pbxs: Vec<PbxSettings>) -> anyhow::Result<
     result
 }
 
+/// The simulated PBX's configuration directory, under the data directory.
+const SIMULATOR_CONFIG_DIR: &str = "simulator-asterisk";
+
 /// Starts the built-in simulated PBX and registers it as the PBX server
 /// `simulator` (its port changes from run to run, so the record is updated).
+///
+/// The simulator reads its configuration from `SIMULATOR_CONFIG_DIR` under
+/// `data_dir`, as an Asterisk on this host reads `/etc/asterisk`, and is
+/// registered with that directory: a deployment (dry run, apply with its
+/// reloads and verification, rollback) works on it out of the box.
 async fn start_simulator(
     provisioning: &Provisioning,
+    data_dir: &Path,
 ) -> anyhow::Result<ringside_pbx_sim::Simulator> {
     let secret = random_token(24);
     let sim = ringside_pbx_sim::start(ringside_pbx_sim::SimConfig {
@@ -262,6 +272,15 @@ async fn start_simulator(
     })
     .await
     .context("starting the simulated PBX")?;
+    let config_dir = data_dir.join(SIMULATOR_CONFIG_DIR);
+    std::fs::create_dir_all(&config_dir)
+        .with_context(|| format!("creating {}", config_dir.display()))?;
+    // Absolute: deployments write there whatever the working directory.
+    let config_dir = config_dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", config_dir.display()))?;
+    sim.use_config_dir(&config_dir)
+        .context("giving the simulated PBX its configuration directory")?;
     let addr = sim.local_addr();
     let input = PbxServerInput {
         name: SIMULATOR.into(),
@@ -270,11 +289,11 @@ async fn start_simulator(
         username: "ringside".into(),
         secret: Some(secret),
         tls: false,
-        apply_mode: Default::default(),
-        config_dir: "/etc/asterisk".into(),
+        apply_mode: ApplyMode::File,
+        config_dir: config_dir.to_string_lossy().into_owned(),
         enabled: true,
     };
-    upsert_pbx(provisioning, DEFAULT_TENANT, input).await?;
+    upsert_pbx(provisioning, DEFAULT_TENANT, input, ApplySettings::Ours).await?;
     tracing::info!(%addr, "no PBX configured: running a simulated PBX");
     Ok(sim)
 }
@@ -302,13 +321,24 @@ async fn register_pbx(provisioning: &Provisioning, pbx: &PbxSettings) -> anyhow:
             .create_tenant(&system_actor(DEFAULT_TENANT), tenant)
             .await;
     }
-    upsert_pbx(provisioning, &pbx.tenant, input).await
+    upsert_pbx(provisioning, &pbx.tenant, input, ApplySettings::Operators).await
+}
+
+/// Who decides how configuration reaches a PBX already registered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ApplySettings {
+    /// The operator: a PBX given with `--pbx` keeps the apply mode and
+    /// directory set through the API since its first start.
+    Operators,
+    /// This process: the simulator's directory is the one it was given.
+    Ours,
 }
 
 async fn upsert_pbx(
     provisioning: &Provisioning,
     tenant: &str,
     mut input: PbxServerInput,
+    apply: ApplySettings,
 ) -> anyhow::Result<()> {
     let system = system_actor(tenant);
     let existing = provisioning
@@ -326,8 +356,10 @@ async fn upsert_pbx(
         .find(|p| p.name == input.name);
     match existing {
         Some(pbx) => {
-            input.apply_mode = pbx.apply_mode;
-            input.config_dir = pbx.config_dir.clone();
+            if apply == ApplySettings::Operators {
+                input.apply_mode = pbx.apply_mode;
+                input.config_dir = pbx.config_dir.clone();
+            }
             provisioning
                 .update_pbx_server(&system, pbx.id, input)
                 .await
