@@ -137,10 +137,39 @@ pub async fn fetch_snapshot(
 pub struct LiveQuery {
     /// Only this PBX.
     pub pbx: Option<String>,
-    /// Time travel: Unix time in milliseconds.
+    /// Time travel: Unix time in milliseconds, or an RFC 3339 time
+    /// (`2026-11-24T08:00:00Z`).
+    #[serde(default, deserialize_with = "unix_ms_or_rfc3339")]
+    #[param(value_type = Option<String>)]
     pub at: Option<u64>,
     /// Platform admins: another tenant.
     pub tenant: Option<String>,
+}
+
+/// `?at=` as Unix milliseconds: digits are milliseconds already, anything
+/// else must be an RFC 3339 time (what a person types, and what a browser's
+/// `Date.toISOString()` gives).
+fn unix_ms_or_rfc3339<'de, D>(d: D) -> Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().map(Some).map_err(D::Error::custom);
+    }
+    let invalid = || {
+        D::Error::custom(format!(
+            "{text:?} is neither Unix milliseconds nor an RFC 3339 time such as 2026-11-24T08:00:00Z"
+        ))
+    };
+    let time = time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| invalid())?;
+    u64::try_from(time.unix_timestamp_nanos() / 1_000_000)
+        .map(Some)
+        .map_err(|_| invalid())
 }
 
 /// `{"seq": N|null, "items": [...]}`.
@@ -316,6 +345,8 @@ pub async fn live_view(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::extract::Query;
+    use axum::http::Uri;
     use ringside_provisioning::money::Money;
     use serde_json::json;
 
@@ -364,5 +395,31 @@ mod tests {
         );
         let body = body_of(answer(Some(9), &[], None)).await;
         assert_eq!(body, json!({"seq": 9, "items": []}));
+    }
+
+    fn at(query: &str) -> Result<Option<u64>, String> {
+        let uri: Uri = format!("/api/v1/live/calls?{query}").parse().unwrap();
+        Query::<LiveQuery>::try_from_uri(&uri)
+            .map(|q| q.0.at)
+            .map_err(|e| e.body_text())
+    }
+
+    #[test]
+    fn time_travel_takes_unix_milliseconds_or_an_rfc3339_time() {
+        assert_eq!(at(""), Ok(None));
+        assert_eq!(at("at=1700000000000"), Ok(Some(1_700_000_000_000)));
+        assert_eq!(at("at=2023-11-14T22:13:20Z"), Ok(Some(1_700_000_000_000)));
+        assert_eq!(
+            at("at=2023-11-14T22:13:20.250Z"),
+            Ok(Some(1_700_000_000_250))
+        );
+        // With an offset, as a browser may send it: the same instant.
+        assert_eq!(
+            at("at=2023-11-14T23:13:20%2B01:00"),
+            Ok(Some(1_700_000_000_000))
+        );
+        let refused = at("at=yesterday").unwrap_err();
+        assert!(refused.contains("RFC 3339"), "{refused}");
+        assert!(at("at=-5").is_err());
     }
 }

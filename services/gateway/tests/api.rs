@@ -307,6 +307,10 @@ async fn live_views_answer_the_tenants_snapshot_and_nothing_of_another_tenant() 
         .get("api/v1/live/calls?at=1700000000000", Some(&viewer))
         .await;
     assert_eq!(r.json()["seq"], Value::Null);
+    let r = app
+        .get("api/v1/live/calls?at=2023-11-14T22:13:20Z", Some(&viewer))
+        .await;
+    assert_eq!((r.status, &r.json()["seq"]), (200, &Value::Null));
     let r = app.get("api/v1/live/endpoints", Some(&viewer)).await;
     assert_eq!(r.json()["items"], json!([]));
 
