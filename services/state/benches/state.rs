@@ -274,6 +274,41 @@ fn rss_bytes() -> u64 {
 /// (and their page faults) rather than the engine.
 const BATCH: usize = 10_000;
 
+/// What a timed apply run has done so far.
+#[derive(Default)]
+struct Applied {
+    events: usize,
+    deltas: usize,
+    records: usize,
+    time: std::time::Duration,
+}
+
+impl Applied {
+    /// Applies `envs` in order; only the engine's work is timed.
+    fn timed(&mut self, engine: &mut Engine, envs: &[Envelope]) {
+        let started = Instant::now();
+        for e in envs {
+            let out = engine.apply(e);
+            self.deltas += out.deltas.len();
+            self.records += out.records.len();
+        }
+        self.time += started.elapsed();
+        self.events += envs.len();
+    }
+
+    /// `events/s (… events, … deltas, … call records, … s)`.
+    fn figures(&self) -> String {
+        let secs = self.time.as_secs_f64();
+        format!(
+            "{:.0} events/s ({} events, {} deltas, {} call records, {secs:.2} s)",
+            self.events as f64 / secs,
+            self.events,
+            self.deltas,
+            self.records
+        )
+    }
+}
+
 fn apply_rate(concurrent: usize, events: usize, unmapped: bool) {
     let mut load = Load::new("bench", "pbx-1", concurrent);
     if unmapped {
@@ -291,30 +326,19 @@ fn apply_rate(concurrent: usize, events: usize, unmapped: bool) {
     for e in &warm {
         engine.apply(e);
     }
-    let mut applied = 0usize;
-    let mut deltas = 0usize;
-    let mut records = 0usize;
-    let mut timed = std::time::Duration::ZERO;
-    while applied < events {
-        let envs = load.events(BATCH.min(events - applied));
-        let started = Instant::now();
-        for e in &envs {
-            let out = engine.apply(e);
-            deltas += out.deltas.len();
-            records += out.records.len();
-        }
-        timed += started.elapsed();
-        applied += envs.len();
+    let mut applied = Applied::default();
+    while applied.events < events {
+        let envs = load.events(BATCH.min(events - applied.events));
+        applied.timed(&mut engine, &envs);
     }
-    let secs = timed.as_secs_f64();
     println!(
-        "apply, 1 PBX, {concurrent} calls in progress{}: {:.0} events/s ({applied} events, {deltas} deltas, {records} call records, {secs:.2} s)",
+        "apply, 1 PBX, {concurrent} calls in progress{}: {}",
         if unmapped {
             ", as a PBX sends them"
         } else {
             ""
         },
-        applied as f64 / secs,
+        applied.figures(),
     );
 }
 
@@ -336,9 +360,8 @@ fn apply_recorded(events: usize) {
         .map(|e| envelope_for_apply(&e.encode_to_vec()).expect("an envelope"))
         .collect();
     let mut engine = Engine::new();
-    let (mut applied, mut deltas, mut records, mut pbxs) = (0usize, 0usize, 0usize, 0usize);
-    let mut timed = std::time::Duration::ZERO;
-    while applied < events {
+    let (mut applied, mut pbxs) = (Applied::default(), 0usize);
+    while applied.events < events {
         let pbx = format!("pbx-{pbxs}");
         let envs: Vec<Envelope> = recorded
             .iter()
@@ -347,21 +370,13 @@ fn apply_recorded(events: usize) {
                 ..e.clone()
             })
             .collect();
-        let started = Instant::now();
-        for e in &envs {
-            let out = engine.apply(e);
-            deltas += out.deltas.len();
-            records += out.records.len();
-        }
-        timed += started.elapsed();
-        applied += envs.len();
+        applied.timed(&mut engine, &envs);
         pbxs += 1;
     }
-    let secs = timed.as_secs_f64();
     println!(
-        "apply, load-sample.ami's {} envelopes as {pbxs} PBXs one after another: {:.0} events/s ({applied} events, {deltas} deltas, {records} call records, {secs:.2} s)",
+        "apply, load-sample.ami's {} envelopes as {pbxs} PBXs one after another: {}",
         recorded.len(),
-        applied as f64 / secs,
+        applied.figures(),
     );
 }
 
