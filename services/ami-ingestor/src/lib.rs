@@ -268,7 +268,17 @@ async fn own_pbx(
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => {}
         }
-        match leases.acquire_or_renew(&key, held).await {
+        // A renewal may not hold up a stop, nor the next renewal: under a
+        // saturated NATS client a KV update was seen waiting for good, and
+        // the ingestor then never stopped.
+        let renewal = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            renewal = tokio::time::timeout(
+                settings.lease.renew_every,
+                leases.acquire_or_renew(&key, held),
+            ) => renewal.unwrap_or(Err(ringside_bus::BusError::Timeout)),
+        };
+        match renewal {
             Ok(Some(revision)) => {
                 held = Some(revision);
                 last_renewed = tokio::time::Instant::now();
@@ -299,7 +309,9 @@ async fn own_pbx(
     }
     stop(running.take()).await;
     if held.is_some() {
-        leases.release(&key).await;
+        // Best effort, bounded like a renewal: unreleased, the lease expires
+        // after its ttl and another replica takes the PBX then.
+        let _ = tokio::time::timeout(settings.lease.renew_every, leases.release(&key)).await;
     }
 }
 
