@@ -11,10 +11,12 @@
 
 pub mod corpus;
 pub mod cpu;
+mod interposed;
 mod nats_server;
 pub mod sockets;
 mod test_bus;
 
+pub use interposed::{InterposedBus, Interposer};
 pub use nats_server::NatsServer;
 pub use test_bus::{TestBus, nats_url, random_prefix, test_retention};
 

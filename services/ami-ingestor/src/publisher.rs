@@ -340,19 +340,15 @@ mod tests {
 
     use async_trait::async_trait;
     use bytes::Bytes;
-    use futures::stream::BoxStream;
-    use ringside_bus::{
-        AckFuture, ConnectionState, Consumer, ConsumerSpec, Delivered, Kv, KvConfig, PbxId,
-        ReadSpec, Request, StreamRole, TenantId, Token,
-    };
-    use ringside_testkit::TestBus;
+    use ringside_bus::{PbxId, ReadSpec, StreamRole, TenantId, Token};
+    use ringside_testkit::{InterposedBus, Interposer, TestBus};
 
     use super::*;
 
-    /// The in-process bus, recording each batch's size; it refuses to hand
-    /// over the message at index `refuse_at` of all those offered, once.
+    /// Interposed on the in-process bus: records each batch's size and
+    /// refuses to hand over the message at index `refuse_at` of all those
+    /// offered, once.
     struct Recording {
-        inner: Arc<dyn Bus>,
         log: Mutex<Offered>,
     }
 
@@ -364,8 +360,8 @@ mod tests {
     }
 
     #[async_trait]
-    impl Bus for Recording {
-        async fn publish_batch(&self, msgs: &[(&str, &Outgoing)]) -> BatchSent {
+    impl Interposer for Recording {
+        async fn publish_batch(&self, inner: &dyn Bus, msgs: &[(&str, &Outgoing)]) -> BatchSent {
             let cut = {
                 let mut log = self.log.lock().unwrap();
                 log.batches.push(msgs.len());
@@ -380,66 +376,17 @@ mod tests {
                 cut.map(|at| at - first)
             };
             let Some(cut) = cut else {
-                return self.inner.publish_batch(msgs).await;
+                return inner.publish_batch(msgs).await;
             };
-            let mut sent = self.inner.publish_batch(&msgs[..cut]).await;
+            let mut sent = inner.publish_batch(&msgs[..cut]).await;
             sent.error = Some(BusError::Unavailable("connection lost".into()));
             sent
-        }
-        async fn publish(&self, subject: &str, msg: Outgoing) -> Result<PublishAck, BusError> {
-            self.inner.publish(subject, msg).await
-        }
-        async fn publish_pipelined(
-            &self,
-            subject: &str,
-            msg: Outgoing,
-        ) -> Result<AckFuture, BusError> {
-            self.inner.publish_pipelined(subject, msg).await
-        }
-        async fn publish_core(&self, subject: &str, msg: Outgoing) -> Result<(), BusError> {
-            self.inner.publish_core(subject, msg).await
-        }
-        async fn subscribe(
-            &self,
-            pattern: &str,
-        ) -> Result<BoxStream<'static, Delivered>, BusError> {
-            self.inner.subscribe(pattern).await
-        }
-        async fn request(
-            &self,
-            subject: &str,
-            msg: Outgoing,
-            timeout: Duration,
-        ) -> Result<Delivered, BusError> {
-            self.inner.request(subject, msg, timeout).await
-        }
-        async fn serve(
-            &self,
-            pattern: &str,
-            queue_group: Option<&str>,
-        ) -> Result<BoxStream<'static, Request>, BusError> {
-            self.inner.serve(pattern, queue_group).await
-        }
-        async fn consumer(&self, spec: ConsumerSpec) -> Result<Box<dyn Consumer>, BusError> {
-            self.inner.consumer(spec).await
-        }
-        async fn read_stream(
-            &self,
-            spec: ReadSpec,
-        ) -> Result<BoxStream<'static, Result<Delivered, BusError>>, BusError> {
-            self.inner.read_stream(spec).await
-        }
-        async fn kv(&self, bucket: &str, config: KvConfig) -> Result<Arc<dyn Kv>, BusError> {
-            self.inner.kv(bucket, config).await
-        }
-        fn connection(&self) -> tokio::sync::watch::Receiver<ConnectionState> {
-            self.inner.connection()
         }
     }
 
     struct Setup {
         test: TestBus,
-        bus: Arc<Recording>,
+        bus: Arc<InterposedBus<Recording>>,
         subject: String,
     }
 
@@ -450,12 +397,14 @@ mod tests {
             &PbxId::new("pbx1").unwrap(),
             &Token::new("Newstate").unwrap(),
         );
-        let bus = Arc::new(Recording {
+        let bus = Arc::new(InterposedBus {
             inner: test.bus.clone(),
-            log: Mutex::new(Offered {
-                refuse_at,
-                ..Offered::default()
-            }),
+            interposer: Recording {
+                log: Mutex::new(Offered {
+                    refuse_at,
+                    ..Offered::default()
+                }),
+            },
         });
         Setup { test, bus, subject }
     }
@@ -511,7 +460,7 @@ mod tests {
         assert!(matches!(said[..], [Progress::Acked(10)]), "{said:?}");
         let mut batches = vec![25; 10];
         batches.push(10);
-        assert_eq!(setup.bus.log.lock().unwrap().batches, batches);
+        assert_eq!(setup.bus.interposer.log.lock().unwrap().batches, batches);
         assert_eq!(stored(&setup).await, (0..260).collect::<Vec<_>>());
         assert_eq!(publisher.stats().acked, 260);
     }
@@ -544,7 +493,10 @@ mod tests {
         );
         // Two batches, nothing new after the failure; then a probe of one
         // and the rest (the 20 refused and the 10 still queued).
-        assert_eq!(setup.bus.log.lock().unwrap().batches, [25, 25, 1, 25, 4]);
+        assert_eq!(
+            setup.bus.interposer.log.lock().unwrap().batches,
+            [25, 25, 1, 25, 4]
+        );
         assert_eq!(stored(&setup).await, (0..60).collect::<Vec<_>>());
         let stats = publisher.stats();
         assert_eq!((stats.acked, stats.failed, stats.dropped), (60, 20, 0));

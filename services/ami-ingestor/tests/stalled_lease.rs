@@ -14,17 +14,29 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
-use ringside_bus::{
-    AckFuture, BatchSent, Bus, BusError, ConnectionState, Consumer, ConsumerSpec, Delivered, Kv,
-    KvChange, KvConfig, KvEntry, Outgoing, PublishAck, ReadSpec, Request,
-};
-use ringside_testkit::TestBus;
+use ringside_bus::{Bus, BusError, Kv, KvChange, KvConfig, KvEntry};
+use ringside_testkit::{InterposedBus, Interposer, TestBus};
 use support::*;
 
-/// The in-process bus, except that KV reads and writes hang while `stalled`.
-struct StallingUpdates {
-    inner: Arc<dyn Bus>,
+/// Interposed on the in-process bus: its key-value stores read and write
+/// until `stalled`, then hang.
+struct StallingStores {
     stalled: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl Interposer for StallingStores {
+    async fn kv(
+        &self,
+        inner: &dyn Bus,
+        bucket: &str,
+        config: KvConfig,
+    ) -> Result<Arc<dyn Kv>, BusError> {
+        Ok(Arc::new(StallingKv {
+            inner: inner.kv(bucket, config).await?,
+            stalled: self.stalled.clone(),
+        }))
+    }
 }
 
 struct StallingKv {
@@ -74,65 +86,15 @@ impl Kv for StallingKv {
     }
 }
 
-#[async_trait]
-impl Bus for StallingUpdates {
-    async fn publish(&self, subject: &str, msg: Outgoing) -> Result<PublishAck, BusError> {
-        self.inner.publish(subject, msg).await
-    }
-    async fn publish_pipelined(&self, subject: &str, msg: Outgoing) -> Result<AckFuture, BusError> {
-        self.inner.publish_pipelined(subject, msg).await
-    }
-    async fn publish_batch(&self, msgs: &[(&str, &Outgoing)]) -> BatchSent {
-        self.inner.publish_batch(msgs).await
-    }
-    async fn publish_core(&self, subject: &str, msg: Outgoing) -> Result<(), BusError> {
-        self.inner.publish_core(subject, msg).await
-    }
-    async fn subscribe(&self, pattern: &str) -> Result<BoxStream<'static, Delivered>, BusError> {
-        self.inner.subscribe(pattern).await
-    }
-    async fn request(
-        &self,
-        subject: &str,
-        msg: Outgoing,
-        timeout: Duration,
-    ) -> Result<Delivered, BusError> {
-        self.inner.request(subject, msg, timeout).await
-    }
-    async fn serve(
-        &self,
-        pattern: &str,
-        queue_group: Option<&str>,
-    ) -> Result<BoxStream<'static, Request>, BusError> {
-        self.inner.serve(pattern, queue_group).await
-    }
-    async fn consumer(&self, spec: ConsumerSpec) -> Result<Box<dyn Consumer>, BusError> {
-        self.inner.consumer(spec).await
-    }
-    async fn read_stream(
-        &self,
-        spec: ReadSpec,
-    ) -> Result<BoxStream<'static, Result<Delivered, BusError>>, BusError> {
-        self.inner.read_stream(spec).await
-    }
-    async fn kv(&self, bucket: &str, config: KvConfig) -> Result<Arc<dyn Kv>, BusError> {
-        Ok(Arc::new(StallingKv {
-            inner: self.inner.kv(bucket, config).await?,
-            stalled: self.stalled.clone(),
-        }))
-    }
-    fn connection(&self) -> tokio::sync::watch::Receiver<ConnectionState> {
-        self.inner.connection()
-    }
-}
-
 #[tokio::test]
 async fn the_ingestor_stops_while_a_lease_renewal_hangs() {
     let test = TestBus::in_process();
     let stalled = Arc::new(AtomicBool::new(false));
-    let bus: Arc<dyn Bus> = Arc::new(StallingUpdates {
+    let bus: Arc<dyn Bus> = Arc::new(InterposedBus {
         inner: test.bus.clone(),
-        stalled: stalled.clone(),
+        interposer: StallingStores {
+            stalled: stalled.clone(),
+        },
     });
     let sim = sim(5.0, 3).await;
     let settings = settings(vec![pbx(&sim, "pbx-1")]);
