@@ -101,6 +101,23 @@ impl Default for NatsSettings {
     }
 }
 
+/// How many JetStream publishes may await their ack at once, across the whole
+/// connection.
+///
+/// async-nats bounds this per context (5,000 by default) with a semaphore that
+/// `send_publish` waits on *without a deadline*, and a permit is only given back
+/// when its ack future is polled to the end or dropped. A producer that hands
+/// over a batch before it awaits the batch's acks (as [`Bus::publish_batch`]
+/// does, and the ingestor's publishers with several batches in flight) holds
+/// permits it cannot give back until it gets more: with enough PBXs, every
+/// permit sat in half-sent batches and nothing moved again, lease renewals
+/// included (a KV write is a JetStream publish). Ringside's producers bound
+/// their own in-flight windows, so the client-wide bound is set far above their
+/// sum (it costs nothing: neither the semaphore nor the channel behind it
+/// allocates per permit); the remaining wait in `send_publish`, for room in the
+/// connection's command channel, is bounded by the request timeout.
+const MAX_ACKS_PENDING: usize = 1 << 24;
+
 /// The NATS JetStream [`Bus`]. Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct NatsBus {
@@ -185,6 +202,7 @@ pub async fn connect_nats(
     }
     let js = jetstream::ContextBuilder::new()
         .timeout(settings.request_timeout)
+        .max_ack_inflight(MAX_ACKS_PENDING)
         .build(client.clone());
     let bus = NatsBus {
         client,

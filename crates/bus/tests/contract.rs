@@ -127,6 +127,7 @@ contract!(
     a_repeated_msg_id_is_stored_once,
     pipelined_publishes_are_stored_in_call_order,
     a_batch_is_stored_in_order_with_an_ack_per_message,
+    batches_of_many_producers_in_flight_together_all_complete,
     publishing_where_no_stream_captures_fails_with_no_stream,
     core_subscribers_see_exactly_what_their_wildcards_match,
     durable_publishes_reach_core_subscribers_too,
@@ -290,6 +291,54 @@ async fn a_batch_is_stored_in_order_with_an_ack_per_message(env: Env) {
     .await;
     assert_eq!(raw_stored.len(), 1);
     assert_eq!(raw_stored[0].subject, raw);
+}
+
+/// Eight producers (an ingestor's four PBXs, events and raw frames) each hand
+/// over a batch of 1,024 and only then await its acks, so 8,192 publishes wait
+/// for acks at once, and a KV write (a lease renewal) goes in the middle. All of
+/// it completes: the bus puts no connection-wide bound on pending acks under
+/// its producers' windows (async-nats's default of 5,000 wedged this for good).
+async fn batches_of_many_producers_in_flight_together_all_complete(env: Env) {
+    const PRODUCERS: u32 = 8;
+    const BATCH: u32 = 1024;
+    let kv = env
+        .bus
+        .kv(&env.topology.bucket_name("leases"), KvConfig::default())
+        .await
+        .unwrap();
+    let batches: Vec<Vec<(String, Outgoing)>> = (0..PRODUCERS)
+        .map(|producer| {
+            let subject = env.ev("acme", &format!("pbx{producer}"), "Newstate");
+            (0..BATCH)
+                .map(|i| (subject.clone(), msg(&(producer * BATCH + i).to_string())))
+                .collect()
+        })
+        .collect();
+    let all = async {
+        let handed = futures::future::join_all(batches.iter().map(|batch| {
+            let refs: Vec<(&str, &Outgoing)> = batch.iter().map(|(s, m)| (s.as_str(), m)).collect();
+            let bus = env.bus.clone();
+            async move { bus.publish_batch(&refs).await }
+        }))
+        .await;
+        let renewed = kv.put("pbx0", "replica-a".into()).await;
+        let acks = futures::future::join_all(handed.into_iter().map(|sent| {
+            assert!(sent.error.is_none(), "{:?}", sent.error);
+            assert_eq!(sent.handed, BATCH as usize);
+            sent.acks
+        }))
+        .await;
+        (renewed, acks)
+    };
+    let (renewed, acks) = tokio::time::timeout(Duration::from_secs(30), all)
+        .await
+        .expect("publishing wedged: batches or the KV write never completed");
+    renewed.unwrap();
+    let acked = acks.iter().flatten().filter(|a| a.is_ok()).count();
+    assert_eq!(acked, (PRODUCERS * BATCH) as usize);
+    let mut stored = numbers_stored(&env, StreamRole::Events).await;
+    stored.sort_unstable();
+    assert_eq!(stored, (0..PRODUCERS * BATCH).collect::<Vec<_>>());
 }
 
 /// The payloads of a stream, numbers as text, in stream order.
