@@ -37,6 +37,9 @@ pub fn test_retention(storage: Storage) -> Retention {
 pub struct TestBus {
     pub bus: Arc<dyn Bus>,
     pub topology: Topology,
+    /// The NATS server's version (`2.9.10`), `None` in process: benchmarks
+    /// print it, since JetStream figures move with the server.
+    pub server_version: Option<String>,
     _cleanup: Option<Cleanup>,
 }
 
@@ -48,6 +51,7 @@ impl TestBus {
         TestBus {
             bus: Arc::new(bus),
             topology,
+            server_version: None,
             _cleanup: None,
         }
     }
@@ -81,6 +85,7 @@ impl TestBus {
                 )
             });
         TestBus {
+            server_version: Some(bus.client().server_info().version),
             bus: Arc::new(bus),
             topology,
             _cleanup: Some(Cleanup {

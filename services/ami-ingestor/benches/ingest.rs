@@ -189,8 +189,13 @@ async fn sweep(
             measure,
         )
         .await;
+        let server = bus
+            .server_version
+            .as_ref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default();
         print(
-            &format!("{name}, {pbxs} PBX(s), offered {target:.0}/s"),
+            &format!("{name}{server}, {pbxs} PBX(s), offered {target:.0}/s"),
             &figures,
         );
         if figures.dropped > 0 || figures.events_per_second < target * 0.9 {
