@@ -268,9 +268,10 @@ async fn own_pbx(
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => {}
         }
-        // A renewal may not hold up a stop, nor the next renewal: under a
-        // saturated NATS client a KV update was seen waiting for good, and
-        // the ingestor then never stopped.
+        // A renewal may not hold up a stop, nor the next renewal. A KV update
+        // once waited for good behind async-nats's cap on pending acks (lifted
+        // in `ringside_bus`'s nats.rs, `MAX_ACKS_PENDING`) and the ingestor then
+        // never stopped; any other stall of the store is bounded here too.
         let renewal = tokio::select! {
             _ = shutdown.cancelled() => break,
             renewal = tokio::time::timeout(

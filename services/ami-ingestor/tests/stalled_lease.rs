@@ -1,7 +1,8 @@
 //! A lease renewal that never answers must not keep the ingestor from
-//! stopping. Under a saturated NATS client (the ingest benchmark with a
-//! 4,096-message publish window) a KV update was seen waiting for good: the
-//! ingestor went on serving its PBXs after being told to stop, for minutes.
+//! stopping. In the ingest benchmark with a 4,096-message publish window a KV
+//! update waited for good (behind async-nats's cap on pending acks, since
+//! lifted by the NATS bus) and the ingestor went on serving its PBXs after
+//! being told to stop, for minutes; a store can stall for other reasons too.
 //! Here the KV store hangs on purpose once the lease is taken, so the
 //! renewal under way and the release at the stop both wait for good.
 
