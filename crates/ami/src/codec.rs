@@ -347,26 +347,67 @@ impl Encoder<&Message> for AmiCodec {
     }
 }
 
-/// Reads a frame that holds one whole message (as the ingestor publishes
-/// each raw frame) without copying it: `f` sees the message borrowed. As at
-/// the start of a connection, a first line without a colon is the banner.
+/// What [`read_frames`] found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FramesRead {
+    /// Whole messages read (each one given to the caller).
+    pub messages: usize,
+    /// Bytes after the last whole message: a frame cut short, not read.
+    pub trailing: usize,
+}
+
+/// Reads AMI frames stored back to back, exactly as a PBX sent them (the
+/// ingestor stores the frames of one read burst as one `ami.raw` message),
+/// without copying them: `f` sees each message borrowed, in order. As at the
+/// start of a connection, a first line without a colon is the banner.
 ///
-/// `None` when `frame` is not one whole message in UTF-8; [`decode_all`]
-/// decodes such bytes too, replacing invalid UTF-8.
-pub fn read_frame<R>(frame: &[u8], f: impl FnOnce(MessageRef<'_>) -> R) -> Option<R> {
-    let frame = &frame[frame::skip_blank_lines(frame)..];
-    if let Ok(Some((end, _))) = frame::scan_banner(frame) {
-        let line = std::str::from_utf8(&frame[..end]).ok()?;
-        return Some(f(MessageRef::banner(line)));
+/// The frames were split off the PBX's stream by this crate's scanner, so
+/// scanning their concatenation again splits it at the same places: no
+/// separator or length prefix is needed, and a message holding one frame is
+/// read the same way.
+///
+/// A message that is not valid UTF-8 (rare: `MessageRef` is text) is decoded
+/// into a copy with the invalid bytes replaced, as [`AmiCodec`] does.
+pub fn read_frames(bytes: &[u8], mut f: impl FnMut(MessageRef<'_>)) -> FramesRead {
+    let mut read = FramesRead::default();
+    let mut at = frame::skip_blank_lines(bytes);
+    if let Ok(Some((end, consumed))) = frame::scan_banner(&bytes[at..]) {
+        f(MessageRef::banner(&String::from_utf8_lossy(
+            &bytes[at..at + end],
+        )));
+        read.messages += 1;
+        at += consumed;
     }
     let mut scanner = Scanner::default();
-    match scanner.scan(frame) {
-        Scan::Complete { text_end, body, .. } => {
-            let text = std::str::from_utf8(&frame[..text_end]).ok()?;
-            Some(f(MessageRef::new(text, scanner.spans(), body)))
+    loop {
+        at += frame::skip_blank_lines(&bytes[at..]);
+        let rest = &bytes[at..];
+        if rest.is_empty() {
+            break;
         }
-        Scan::Incomplete => None,
+        let Scan::Complete {
+            text_end,
+            consumed,
+            body,
+        } = scanner.scan(rest)
+        else {
+            break;
+        };
+        match std::str::from_utf8(&rest[..text_end]) {
+            Ok(text) => f(MessageRef::new(text, scanner.spans(), body)),
+            Err(_) => {
+                let mut copy = BytesMut::from(&rest[..consumed]);
+                if let Ok(Some(Ok(message))) = AmiCodec::without_banner().decode_eof(&mut copy) {
+                    f(message.as_ref());
+                }
+            }
+        }
+        scanner.reset();
+        read.messages += 1;
+        at += consumed;
     }
+    read.trailing = bytes.len() - at;
+    read
 }
 
 /// Decodes a whole byte stream (a recorded transcript) in one go.

@@ -22,7 +22,8 @@ pub struct IngestorSettings {
     pub buffer_capacity: usize,
     /// Publishes awaiting their acknowledgement at once, per PBX.
     pub publish_window: usize,
-    /// Publish every raw AMI frame on `ringside.v1.<tenant>.<pbx>.ami.raw`.
+    /// Publish every raw AMI frame on `ringside.v1.<tenant>.<pbx>.ami.raw`
+    /// (the frames of one read burst back to back in one message).
     pub raw_frames: bool,
     /// How long an action waits for its answer.
     #[serde(with = "humantime_serde")]

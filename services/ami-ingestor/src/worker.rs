@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::BytesMut;
 use futures::StreamExt;
 use prost::Message as _;
 use ringside_ami::client::{
@@ -50,6 +51,11 @@ const VIEW_MODULES: &[&str] = &[
 
 /// A sync action's ActionID and why it got no answer.
 type SendFailure = (String, SendError);
+
+/// The most raw AMI bytes stored in one `ami.raw` message: a burst past it
+/// is stored in pieces (a single larger frame, up to the AMI codec's cap,
+/// alone). Well under NATS's default 1 MiB payload limit.
+const RAW_BURST_BYTES: usize = 64 * 1024;
 
 const SYNC_PREFIX: &str = "rs-sync-";
 const POLL_PREFIX: &str = "rs-poll-";
@@ -111,6 +117,11 @@ pub(crate) struct Worker {
     kind_subjects: HashMap<&'static str, String>,
     /// The raw frames subject, built once.
     raw_subject: String,
+    /// The raw frames read in this burst, back to back, and the sequence
+    /// number of the first: stored as one `ami.raw` message when the burst
+    /// has been handled ([`Worker::flush_raw`]).
+    raw_burst: BytesMut,
+    raw_burst_first: u64,
     /// `<tenant>.<pbx>.`, the start of every message id of this PBX.
     msg_id_prefix: String,
     metrics: WorkerMetrics,
@@ -233,6 +244,8 @@ impl Worker {
             send_failures: mpsc::unbounded_channel(),
             kind_subjects: HashMap::new(),
             raw_subject,
+            raw_burst: BytesMut::new(),
+            raw_burst_first: 0,
             msg_id_prefix,
             metrics: WorkerMetrics::new(&handle.tenant, &handle.pbx),
         };
@@ -272,6 +285,7 @@ impl Worker {
                                 Err(_) => break,
                             }
                         }
+                        self.flush_raw();
                     }
                     None => break,
                 },
@@ -296,6 +310,7 @@ impl Worker {
                 break;
             }
         }
+        self.flush_raw();
         self.publisher.drain(Duration::from_secs(5)).await;
         if let Some(raw) = &mut self.raw {
             raw.drain(Duration::from_secs(2)).await;
@@ -329,6 +344,9 @@ impl Worker {
     }
 
     fn on_connected(&mut self, banner: &str) {
+        // The frames of the connection before end its raw burst: a stored
+        // burst belongs to one epoch.
+        self.flush_raw();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -664,11 +682,35 @@ impl Worker {
         self.metrics.buffer_depth.set(self.publisher.depth() as f64);
     }
 
+    /// Adds a frame to this burst's raw frames, storing the burst first if
+    /// the frame would take it past [`RAW_BURST_BYTES`].
     fn publish_raw(&mut self, message: &Message) {
-        let Some(raw) = &mut self.raw else { return };
+        if self.raw.is_none() {
+            return;
+        }
+        let wire = message.wire();
+        if self.raw_burst.len() + wire.len() > RAW_BURST_BYTES {
+            self.flush_raw();
+        }
         self.raw_seq += 1;
-        let msg_id = msg_id(&self.msg_id_prefix, self.epoch, "r", self.raw_seq);
-        if let Ok(msg) = Outgoing::new(message.wire()).with_msg_id(&msg_id) {
+        if self.raw_burst.is_empty() {
+            self.raw_burst_first = self.raw_seq;
+        }
+        self.raw_burst.extend_from_slice(&wire);
+    }
+
+    /// Stores the raw frames of this burst as one `ami.raw` message, its
+    /// id the sequence number of its first frame. One message per burst
+    /// instead of one per frame halves what the stream stores per event;
+    /// readers split it with `ringside_ami::codec::read_frames`.
+    fn flush_raw(&mut self) {
+        let Some(raw) = &mut self.raw else { return };
+        if self.raw_burst.is_empty() {
+            return;
+        }
+        let payload = self.raw_burst.split().freeze();
+        let msg_id = msg_id(&self.msg_id_prefix, self.epoch, "r", self.raw_burst_first);
+        if let Ok(msg) = Outgoing::new(payload).with_msg_id(&msg_id) {
             raw.push(self.raw_subject.clone(), msg);
         }
     }

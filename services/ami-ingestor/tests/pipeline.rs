@@ -28,6 +28,7 @@ async fn events_flow_in_order_with_no_gap(test: TestBus) {
     })
     .await;
     ingestor.stop().await;
+    let (raw, stored) = read_raw_frames(&test.bus, &test.topology, "pbx-1").await;
 
     // One epoch, starting with the connection and its resync.
     assert!(
@@ -81,10 +82,32 @@ async fn events_flow_in_order_with_no_gap(test: TestBus) {
         "every extension and trunk endpoint was listed"
     );
     // Live calls followed.
+    let created: Vec<Option<String>> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Some(Kind::ChannelCreated(c)) if !e.sync => {
+                Some(c.channel.as_ref().map(|c| c.uniqueid.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!created.is_empty(), "live calls were seen");
+    // The raw log holds the frames they came from, in the same order; a
+    // read burst is stored as one message, so there are fewer messages
+    // than frames (the resync's answers alone arrive in bursts).
+    let raw_created: Vec<Option<String>> = raw
+        .iter()
+        .filter(|(name, _)| name == "Newchannel")
+        .map(|(_, uniqueid)| uniqueid.clone())
+        .collect();
     assert!(
-        events
-            .iter()
-            .any(|e| !e.sync && kind(e) == "ChannelCreated")
+        raw_created.starts_with(&created),
+        "raw Newchannel frames {raw_created:?}, ChannelCreated events {created:?}"
+    );
+    assert!(
+        stored < raw.len(),
+        "{} raw frames in {stored} stored messages",
+        raw.len()
     );
     sim.shutdown().await;
 }

@@ -1,8 +1,9 @@
 //! `/ws/ami`: raw AMI for amiws clients.
 //!
 //! Every raw frame the ingestors publish for the caller's tenant
-//! (`<root>.<tenant>.*.ami.raw`, the exact wire bytes of one message) is
-//! decoded with `ringside-ami` and sent as amiws JSON:
+//! (`<root>.<tenant>.*.ami.raw`: the exact wire bytes of the messages of
+//! one read burst, back to back) is decoded with `ringside-ami` and each
+//! message is sent as amiws JSON:
 //! `{"type": 3, "server_id": 1, "server_name": "pbx1", "ssl": false,
 //! "data": {"Event": "Hangup", …}}` — a repeated header becomes a list.
 //! JSON actions come in as amiws sends them (`{"Action": …, "AMIServerID": n}`;
@@ -22,9 +23,9 @@ use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures::{FutureExt, SinkExt, StreamExt};
-use ringside_ami::codec::{decode_all, read_frame};
+use ringside_ami::codec::{FramesRead, read_frames};
 use ringside_ami::json::MessageJson;
-use ringside_ami::{Message as AmiMessage, MessageKind, MessageRef};
+use ringside_ami::{MessageKind, MessageRef};
 use ringside_ami_ingestor::actions::ActionReply;
 use ringside_bus::{Delivered, PbxId, TenantId};
 use serde_json::Value;
@@ -176,17 +177,20 @@ fn amiws_json<'a>(
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// The amiws JSON of a raw frame, or `None` if it is not one AMI message.
+/// The amiws JSON of each AMI message of a raw `ami.raw` payload (the
+/// frames of one read burst, back to back), in order, given to `out`.
 ///
-/// This runs once per relayed frame: the frame is read in place
-/// ([`read_frame`]); only one that is not valid UTF-8 is decoded into a
+/// This runs once per relayed frame: the frames are read in place
+/// ([`read_frames`]); only one that is not valid UTF-8 is decoded into a
 /// copy, with the invalid bytes replaced.
-pub fn raw_frame_json(payload: &[u8], server_id: u64, server_name: &str) -> Option<String> {
-    let json = |message: MessageRef<'_>| message_json(message, server_id, server_name);
-    read_frame(payload, json).or_else(|| {
-        let (messages, _) = decode_all(payload);
-        let message: AmiMessage = messages.into_iter().find_map(Result::ok)?;
-        Some(json(message.as_ref()))
+pub fn raw_frames_json(
+    payload: &[u8],
+    server_id: u64,
+    server_name: &str,
+    mut out: impl FnMut(String),
+) -> FramesRead {
+    read_frames(payload, |message| {
+        out(message_json(message, server_id, server_name));
     })
 }
 
@@ -284,17 +288,17 @@ async fn client(state: AppState, header: Result<Option<Principal>, ()>, mut sock
                 };
                 // Whatever else is already waiting goes out with it, in one
                 // flush: one write per burst instead of one per message.
-                let mut burst = 0;
+                let mut burst = Vec::new();
                 let mut next = Some(frame);
                 while let Some(frame) = next.take() {
-                    if let Some(json) = relayed(&state, &tenant, &mut server_ids, &frame)
-                        && socket.feed(Message::Text(json.into())).await.is_err()
-                    {
-                        return;
-                    }
-                    burst += 1;
-                    if burst < MAX_BURST {
+                    relayed(&state, &tenant, &mut server_ids, &frame, &mut burst);
+                    if burst.len() < MAX_BURST {
                         next = raw.next().now_or_never().flatten();
+                    }
+                }
+                for json in burst {
+                    if socket.feed(Message::Text(json.into())).await.is_err() {
+                        return;
                     }
                 }
                 if socket.flush().await.is_err() {
@@ -316,22 +320,27 @@ async fn client(state: AppState, header: Result<Option<Principal>, ()>, mut sock
     }
 }
 
-/// Raw frames sent before one flush at most, so a flood still reaches the
-/// client in bounded pieces.
+/// AMI messages sent before one flush at most (more when the last stored
+/// burst read holds more), so a flood still reaches the client in bounded
+/// pieces.
 const MAX_BURST: usize = 256;
 
-/// The amiws JSON of a raw frame of the client's tenant. `server_ids` is
-/// the client's copy of the numbers of the PBXs it has seen, so a frame
-/// costs no lock and no allocation to number.
+/// Appends to `out` the amiws JSON of the AMI messages of a raw `ami.raw`
+/// payload of the client's tenant. `server_ids` is the client's copy of the
+/// numbers of the PBXs it has seen, so a payload costs no lock and no
+/// allocation to number.
 fn relayed(
     state: &AppState,
     tenant: &TenantId,
     server_ids: &mut HashMap<String, u64>,
     frame: &Delivered,
-) -> Option<String> {
-    let (t, pbx) = state.subjects.tenant_and_pbx(&frame.subject)?;
+    out: &mut Vec<String>,
+) {
+    let Some((t, pbx)) = state.subjects.tenant_and_pbx(&frame.subject) else {
+        return;
+    };
     if t != tenant.as_str() {
-        return None;
+        return;
     }
     let id = match server_ids.get(pbx) {
         Some(id) => *id,
@@ -341,7 +350,10 @@ fn relayed(
             id
         }
     };
-    raw_frame_json(&frame.payload, id, pbx)
+    let read = raw_frames_json(&frame.payload, id, pbx, |json| out.push(json));
+    if read.trailing > 0 {
+        tracing::warn!(subject = %frame.subject, bytes = read.trailing, "raw AMI ends in a frame cut short; not relayed");
+    }
 }
 
 /// An error answer in amiws form (a `Response: Error`), so amiws clients
@@ -462,11 +474,21 @@ async fn on_action(
 mod tests {
     use super::*;
 
+    /// The amiws JSON of each message of `payload`.
+    fn jsons(payload: &[u8], server_id: u64, server_name: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        raw_frames_json(payload, server_id, server_name, |json| {
+            out.push(serde_json::from_str(&json).unwrap());
+        });
+        out
+    }
+
     #[test]
     fn repeated_headers_become_lists_and_types_follow_amiws() {
         let wire = b"Event: VarSet\r\nPrivilege: dialplan,all\r\nVariable: A\r\nVariable: B\r\nValue: x\"y\r\n\r\n";
-        let json = raw_frame_json(wire, 3, "pbx1").unwrap();
-        let v: Value = serde_json::from_str(&json).unwrap();
+        let [v] = &jsons(wire, 3, "pbx1")[..] else {
+            panic!("one message")
+        };
         assert_eq!(v["type"], 3);
         assert_eq!(v["server_id"], 3);
         assert_eq!(v["server_name"], "pbx1");
@@ -474,22 +496,41 @@ mod tests {
         assert_eq!(v["data"]["Event"], "VarSet");
         assert_eq!(v["data"]["Variable"], serde_json::json!(["A", "B"]));
         assert_eq!(v["data"]["Value"], "x\"y");
-        let response = raw_frame_json(
+        let response = jsons(
             b"Response: Success\r\nActionID: 1\r\nPing: Pong\r\n\r\n",
             1,
             "p",
-        )
-        .unwrap();
-        assert_eq!(serde_json::from_str::<Value>(&response).unwrap()["type"], 4);
-        assert!(raw_frame_json(b"", 1, "p").is_none());
-        let banner = raw_frame_json(b"Asterisk Call Manager/5.0.1\r\n", 2, "p").unwrap();
-        let banner: Value = serde_json::from_str(&banner).unwrap();
-        assert_eq!(banner["type"], 1);
-        assert_eq!(banner["data"]["Prompt"], "Asterisk Call Manager/5.0.1");
+        );
+        assert_eq!(response[0]["type"], 4);
+        assert!(jsons(b"", 1, "p").is_empty());
+        let banner = jsons(b"Asterisk Call Manager/5.0.1\r\n", 2, "p");
+        assert_eq!(banner[0]["type"], 1);
+        assert_eq!(banner[0]["data"]["Prompt"], "Asterisk Call Manager/5.0.1");
         // Bytes that are not UTF-8 are relayed replaced, not dropped.
-        let lossy = raw_frame_json(b"Event: Hangup\r\nCause-txt: caf\xe9\r\n\r\n", 1, "p").unwrap();
-        let lossy: Value = serde_json::from_str(&lossy).unwrap();
-        assert_eq!(lossy["data"]["Cause-txt"], "caf\u{fffd}");
+        let lossy = jsons(b"Event: Hangup\r\nCause-txt: caf\xe9\r\n\r\n", 1, "p");
+        assert_eq!(lossy[0]["data"]["Cause-txt"], "caf\u{fffd}");
+    }
+
+    #[test]
+    fn every_message_of_a_stored_burst_is_relayed_in_order() {
+        let burst = b"Event: Newchannel\r\nChannel: PJSIP/1-1\r\n\r\n\
+Response: Follows\r\nPrivilege: Command\r\nActionID: 9\r\ncore show uptime\n\n--END COMMAND--\r\n\r\n\
+Event: Hangup\r\nChannel: PJSIP/1-1\r\nCause: 16\r\n\r\n";
+        let read = jsons(burst, 1, "p");
+        let names: Vec<_> = read
+            .iter()
+            .map(|v| (v["type"].as_u64().unwrap(), v["data"]["Event"].as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                (3, Some("Newchannel")),
+                (u64::from(kind::COMMAND), None),
+                (3, Some("Hangup"))
+            ]
+        );
+        assert_eq!(read[1]["data"]["ActionID"], "9");
+        assert_eq!(read[2]["data"]["Cause"], "16");
     }
 
     #[test]

@@ -155,6 +155,37 @@ pub async fn read_events(
     }
 }
 
+/// The raw AMI frames stored for `pbx` so far, in order, as (event or
+/// response name, `Uniqueid`), and how many stored messages held them.
+pub async fn read_raw_frames(
+    bus: &Arc<dyn Bus>,
+    topology: &Topology,
+    pbx: &str,
+) -> (Vec<(String, Option<String>)>, usize) {
+    let filter = topology.subjects().ami_raw_filter(
+        Some(&TenantId::new(TENANT).unwrap()),
+        Some(&PbxId::new(pbx).unwrap()),
+    );
+    let spec = ReadSpec::new(topology.stream_name(StreamRole::Ami))
+        .start(StartPosition::All)
+        .filter(filter)
+        .until_caught_up();
+    let mut stream = bus.read_stream(spec).await.expect("reading the raw stream");
+    let (mut frames, mut stored) = (Vec::new(), 0);
+    while let Some(delivered) = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("the raw stream is read within 10 s")
+    {
+        let delivered = delivered.expect("reading raw frames");
+        let read = ringside_ami::codec::read_frames(&delivered.payload, |m| {
+            frames.push((m.name().to_owned(), m.get("Uniqueid").map(str::to_owned)));
+        });
+        assert_eq!(read.trailing, 0, "a stored message holds whole frames");
+        stored += 1;
+    }
+    (frames, stored)
+}
+
 /// Number of SyncCompleted events seen.
 pub fn syncs_completed(events: &[Envelope]) -> usize {
     events

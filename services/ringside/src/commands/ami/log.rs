@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::BytesMut;
-use ringside_ami::AmiCodec;
+use ringside_ami::{AmiCodec, Message};
 use ringside_bus::{PbxId, ReadSpec, StartPosition, StreamRole, TenantId};
 use tokio_util::codec::Decoder;
 
@@ -90,35 +90,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .subjects()
                 .tenant_and_pbx(&frame.subject)
                 .unwrap_or_default();
-            let mut codec = AmiCodec::without_banner();
-            let mut buf = BytesMut::from(&frame.payload[..]);
-            let message = match codec.decode_eof(&mut buf) {
-                Ok(Some(Ok(message))) => message,
-                _ => {
-                    tracing::warn!(subject = %frame.subject, "skipping an undecodable frame");
-                    continue;
-                }
-            };
-            if !selected(&message, &args.include, &args.exclude) {
-                continue;
+            let received_at = frame
+                .published_at
+                .map(|t| humantime::format_rfc3339_millis(t).to_string());
+            // One stored message holds the frames of one read burst.
+            let (messages, trailing) = decode_frames(&frame.payload);
+            if trailing > 0 {
+                tracing::warn!(subject = %frame.subject, bytes = trailing, "skipping an undecodable frame");
             }
-            let written = match args.format {
-                // The frame is stored exactly as the PBX sent it.
-                Format::Ami => out.write_all(&frame.payload),
-                Format::Json => {
-                    let line = LogLine {
-                        tenant: tenant_name,
-                        pbx: pbx_name,
-                        received_at: frame
-                            .published_at
-                            .map(|t| humantime::format_rfc3339_millis(t).to_string()),
-                        message: &message,
-                    };
-                    serde_json::to_writer(&mut out, &line)
-                        .map_err(io::Error::from)
-                        .and_then(|()| out.write_all(b"\n"))
+            let mut written = Ok(());
+            for message in messages
+                .iter()
+                .filter(|m| selected(m, &args.include, &args.exclude))
+            {
+                written = match args.format {
+                    // Each frame is stored exactly as the PBX sent it.
+                    Format::Ami => out.write_all(&message.wire()),
+                    Format::Json => {
+                        let line = LogLine {
+                            tenant: tenant_name,
+                            pbx: pbx_name,
+                            received_at: received_at.clone(),
+                            message,
+                        };
+                        serde_json::to_writer(&mut out, &line)
+                            .map_err(io::Error::from)
+                            .and_then(|()| out.write_all(b"\n"))
+                    }
+                };
+                if written.is_err() {
+                    break;
                 }
-            };
+            }
             if !keep_writing(written.and_then(|()| if args.follow { out.flush() } else { Ok(()) }))?
             {
                 return Ok(());
@@ -126,4 +129,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         keep_writing(out.flush()).map(|_| ())
     })
+}
+
+/// The messages of a stored `ami.raw` payload (AMI frames back to back,
+/// exactly as read), and how many bytes at its end are not a whole message.
+fn decode_frames(payload: &[u8]) -> (Vec<Message>, usize) {
+    let mut codec = AmiCodec::without_banner();
+    let mut buf = BytesMut::from(payload);
+    let mut messages = Vec::new();
+    while let Ok(Some(Ok(message))) = codec.decode(&mut buf) {
+        messages.push(message);
+    }
+    (messages, buf.len())
 }
