@@ -84,6 +84,11 @@ enum Step {
 pub struct Publisher {
     bus: Arc<dyn Bus>,
     capacity: usize,
+    /// Bound on the payload bytes held (`None`: only `capacity` bounds it),
+    /// for messages whose sizes vary widely (raw AMI bursts).
+    max_bytes: Option<usize>,
+    /// Payload bytes of the messages held.
+    held_bytes: usize,
     window: usize,
     queue: VecDeque<Pending>,
     /// The one batch being handed to the connection, and its size.
@@ -123,6 +128,8 @@ impl Publisher {
         Publisher {
             bus,
             capacity: capacity.max(1),
+            max_bytes: None,
+            held_bytes: 0,
             window: window.max(1),
             queue: VecDeque::new(),
             sending: None,
@@ -138,6 +145,14 @@ impl Publisher {
             latency: latency_metric.map(|name| metrics::histogram!(name)),
             stats: PublisherStats::default(),
         }
+    }
+
+    /// Also bounds the payload bytes held: past `max_bytes` a push opens a
+    /// gap, as past `capacity` messages. A message alone is always taken,
+    /// whatever its size.
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = Some(max_bytes);
+        self
     }
 
     /// Messages held: queued, in flight or awaiting retry.
@@ -157,13 +172,18 @@ impl Publisher {
             self.stats.dropped += 1;
             return false;
         }
-        if self.depth() >= self.capacity {
+        let len = msg.payload.len();
+        let too_many_bytes = self
+            .max_bytes
+            .is_some_and(|max| self.held_bytes + len > max && self.depth() > 0);
+        if self.depth() >= self.capacity || too_many_bytes {
             self.gap_dropped = Some(1);
             self.stats.dropped += 1;
             self.stats.gaps += 1;
             return false;
         }
         self.pushed += 1;
+        self.held_bytes += len;
         self.queue.push_back(Pending {
             order: self.pushed,
             since: Instant::now(),
@@ -284,6 +304,7 @@ impl Publisher {
                         match ack {
                             Ok(_) => {
                                 acked += 1;
+                                self.held_bytes -= pending.msg.payload.len();
                                 self.stats.acked += 1;
                                 if let Some(latency) = &self.latency {
                                     latency.record(pending.since.elapsed().as_secs_f64());
@@ -500,5 +521,33 @@ mod tests {
         assert_eq!(stored(&setup).await, (0..60).collect::<Vec<_>>());
         let stats = publisher.stats();
         assert_eq!((stats.acked, stats.failed, stats.dropped), (60, 20, 0));
+    }
+
+    #[tokio::test]
+    async fn past_the_byte_bound_a_gap_opens_and_closes_once_what_is_held_is_stored() {
+        let setup = setup(None);
+        // 0..10 are one or two bytes each: 0..9 take 10 bytes, 10 the 12th.
+        let mut publisher = Publisher::new(setup.bus.clone(), 10_000, 100, None).with_max_bytes(11);
+        push_numbered(&mut publisher, &setup.subject, 0..10);
+        let held = |i: u32| Outgoing::new(Bytes::from(i.to_string()));
+        assert!(
+            !publisher.push(setup.subject.clone(), held(10)),
+            "past the bound"
+        );
+        assert!(
+            !publisher.push(setup.subject.clone(), held(1)),
+            "the gap is open"
+        );
+        let said = settle(&mut publisher).await;
+
+        assert!(
+            matches!(said.last(), Some(Progress::GapClosed { dropped: 2 })),
+            "{said:?}"
+        );
+        assert_eq!(stored(&setup).await, (0..10).collect::<Vec<_>>());
+        // Once stored, the bytes are free again.
+        assert!(publisher.push(setup.subject.clone(), held(10)));
+        settle(&mut publisher).await;
+        assert_eq!(publisher.stats().acked, 11);
     }
 }

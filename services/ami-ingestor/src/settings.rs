@@ -25,6 +25,11 @@ pub struct IngestorSettings {
     /// Publish every raw AMI frame on `ringside.v1.<tenant>.<pbx>.ami.raw`
     /// (the frames of one read burst back to back in one message).
     pub raw_frames: bool,
+    /// Raw AMI bytes kept in memory per PBX while the bus is away; past this
+    /// bound raw frames are dropped (counted and logged) until the bus is
+    /// back. Raw frames are the AMI log: no resync recovers them, and none
+    /// is needed, as no view is built from them.
+    pub raw_buffer_bytes: usize,
     /// How long an action waits for its answer.
     #[serde(with = "humantime_serde")]
     pub action_timeout: Duration,
@@ -55,6 +60,7 @@ impl Default for IngestorSettings {
             buffer_capacity: 100_000,
             publish_window: 1024,
             raw_frames: true,
+            raw_buffer_bytes: 32 << 20,
             action_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(20),
             ping_timeout: Duration::from_secs(25),

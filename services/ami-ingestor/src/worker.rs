@@ -212,6 +212,7 @@ impl Worker {
                 settings.publish_window,
                 None,
             )
+            .with_max_bytes(settings.raw_buffer_bytes)
         });
         let raw_subject = subjects.ami_raw(&tenant, &pbx);
         let msg_id_prefix = format!("{tenant}.{pbx}.");
