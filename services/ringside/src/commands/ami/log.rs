@@ -96,7 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             // One stored message holds the frames of one read burst.
             let (messages, trailing) = decode_frames(&frame.payload);
             if trailing > 0 {
-                tracing::warn!(subject = %frame.subject, bytes = trailing, "skipping an undecodable frame");
+                tracing::warn!(subject = %frame.subject, bytes = trailing, "skipping the end of a stored burst: not a whole AMI message");
             }
             let mut written = Ok(());
             for message in messages
@@ -141,4 +141,42 @@ fn decode_frames(payload: &[u8]) -> (Vec<Message>, usize) {
         messages.push(message);
     }
     (messages, buf.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use ringside_ami::codec::decode_all;
+    use ringside_testkit::corpus;
+
+    use super::*;
+
+    /// Every message of a stored burst is printed, in order, each with its
+    /// own wire bytes; an end cut short is reported, not printed.
+    #[test]
+    fn each_message_of_a_stored_burst_is_decoded_in_order() {
+        let (_, bytes) = corpus::transcripts()
+            .into_iter()
+            .next()
+            .expect("a transcript");
+        let messages: Vec<Message> = decode_all(&bytes)
+            .0
+            .into_iter()
+            .skip(1) // the banner: never stored
+            .take(300)
+            .map(Result::unwrap)
+            .collect();
+        let stored: Vec<u8> = messages.iter().flat_map(|m| m.wire()).collect();
+
+        let (decoded, trailing) = decode_frames(&stored);
+        assert_eq!(trailing, 0);
+        assert_eq!(
+            decoded.iter().map(Message::wire).collect::<Vec<_>>(),
+            messages.iter().map(Message::wire).collect::<Vec<_>>()
+        );
+
+        let cut = &stored[..stored.len() - 3];
+        let (decoded, trailing) = decode_frames(cut);
+        assert_eq!(decoded.len(), messages.len() - 1);
+        assert_eq!(trailing, messages.last().unwrap().wire().len() - 3);
+    }
 }
