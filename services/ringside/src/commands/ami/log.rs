@@ -9,10 +9,8 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bytes::BytesMut;
-use ringside_ami::{AmiCodec, Message};
+use ringside_ami::codec::decode_all;
 use ringside_bus::{PbxId, ReadSpec, StartPosition, StreamRole, TenantId};
-use tokio_util::codec::Decoder;
 
 use super::filter::{HeaderFilter, parse_filter, selected};
 use super::tail::Format;
@@ -93,14 +91,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let received_at = frame
                 .published_at
                 .map(|t| humantime::format_rfc3339_millis(t).to_string());
-            // One stored message holds the frames of one read burst.
-            let (messages, trailing) = decode_frames(&frame.payload);
-            if trailing > 0 {
-                tracing::warn!(subject = %frame.subject, bytes = trailing, "skipping the end of a stored burst: not a whole AMI message");
+            // One stored message holds the frames of one read burst, back
+            // to back as read: decoded as the PBX's stream was.
+            let (messages, cut_short) = decode_all(&frame.payload);
+            if let Some(error) = cut_short {
+                tracing::warn!(subject = %frame.subject, %error, "skipping the end of a stored burst");
             }
             let mut written = Ok(());
             for message in messages
                 .iter()
+                .filter_map(|m| m.as_ref().ok())
                 .filter(|m| selected(m, &args.include, &args.exclude))
             {
                 written = match args.format {
@@ -129,54 +129,4 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         keep_writing(out.flush()).map(|_| ())
     })
-}
-
-/// The messages of a stored `ami.raw` payload (AMI frames back to back,
-/// exactly as read), and how many bytes at its end are not a whole message.
-fn decode_frames(payload: &[u8]) -> (Vec<Message>, usize) {
-    let mut codec = AmiCodec::without_banner();
-    let mut buf = BytesMut::from(payload);
-    let mut messages = Vec::new();
-    while let Ok(Some(Ok(message))) = codec.decode(&mut buf) {
-        messages.push(message);
-    }
-    (messages, buf.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use ringside_ami::codec::decode_all;
-    use ringside_testkit::corpus;
-
-    use super::*;
-
-    /// Every message of a stored burst is printed, in order, each with its
-    /// own wire bytes; an end cut short is reported, not printed.
-    #[test]
-    fn each_message_of_a_stored_burst_is_decoded_in_order() {
-        let (_, bytes) = corpus::transcripts()
-            .into_iter()
-            .next()
-            .expect("a transcript");
-        let messages: Vec<Message> = decode_all(&bytes)
-            .0
-            .into_iter()
-            .skip(1) // the banner: never stored
-            .take(300)
-            .map(Result::unwrap)
-            .collect();
-        let stored: Vec<u8> = messages.iter().flat_map(|m| m.wire()).collect();
-
-        let (decoded, trailing) = decode_frames(&stored);
-        assert_eq!(trailing, 0);
-        assert_eq!(
-            decoded.iter().map(Message::wire).collect::<Vec<_>>(),
-            messages.iter().map(Message::wire).collect::<Vec<_>>()
-        );
-
-        let cut = &stored[..stored.len() - 3];
-        let (decoded, trailing) = decode_frames(cut);
-        assert_eq!(decoded.len(), messages.len() - 1);
-        assert_eq!(trailing, messages.last().unwrap().wire().len() - 3);
-    }
 }
