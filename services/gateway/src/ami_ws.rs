@@ -180,7 +180,7 @@ fn amiws_json<'a>(
 /// The amiws JSON of each AMI message of a raw `ami.raw` payload (the
 /// frames of one read burst, back to back), in order, given to `out`.
 ///
-/// This runs once per relayed frame: the frames are read in place
+/// This runs once per relayed payload: the frames are read in place
 /// ([`read_frames`]); only one that is not valid UTF-8 is decoded into a
 /// copy, with the invalid bytes replaced.
 pub fn raw_frames_json(
