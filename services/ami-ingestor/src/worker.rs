@@ -367,7 +367,7 @@ impl Worker {
     }
 
     fn on_message(&mut self, message: Message) {
-        self.publish_raw(&message);
+        self.add_raw_frame(&message);
         let first = std::mem::take(&mut self.first_after_login);
         if let Some(id) = message.action_id()
             && id.starts_with(SYNC_PREFIX)
@@ -685,7 +685,7 @@ impl Worker {
 
     /// Adds a frame to this burst's raw frames, storing the burst first if
     /// the frame would take it past [`RAW_BURST_BYTES`].
-    fn publish_raw(&mut self, message: &Message) {
+    fn add_raw_frame(&mut self, message: &Message) {
         if self.raw.is_none() {
             return;
         }

@@ -50,7 +50,7 @@ pub struct Args {
 struct LogLine<'a> {
     tenant: &'a str,
     pbx: &'a str,
-    received_at: Option<String>,
+    received_at: Option<&'a str>,
     #[serde(flatten)]
     message: &'a ringside_ami::Message,
 }
@@ -98,11 +98,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 tracing::warn!(subject = %frame.subject, %error, "skipping the end of a stored burst");
             }
             let mut written = Ok(());
-            for message in messages
-                .iter()
-                .filter_map(|m| m.as_ref().ok())
-                .filter(|m| selected(m, &args.include, &args.exclude))
-            {
+            for message in &messages {
+                let message = match message {
+                    Ok(message) => message,
+                    Err(error) => {
+                        tracing::warn!(subject = %frame.subject, %error, "skipping an undecodable frame");
+                        continue;
+                    }
+                };
+                if !selected(message, &args.include, &args.exclude) {
+                    continue;
+                }
                 written = match args.format {
                     // Each frame is stored exactly as the PBX sent it.
                     Format::Ami => out.write_all(&message.wire()),
@@ -110,7 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         let line = LogLine {
                             tenant: tenant_name,
                             pbx: pbx_name,
-                            received_at: received_at.clone(),
+                            received_at: received_at.as_deref(),
                             message,
                         };
                         serde_json::to_writer(&mut out, &line)
