@@ -1,9 +1,11 @@
 //! What travels on the bus: headers, outgoing and delivered messages, acks and
 //! requests. Payloads are opaque bytes; the bus never looks inside them.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use crate::BusError;
 
@@ -25,7 +27,11 @@ pub const TRACESTATE: &str = "tracestate";
 /// guaranteed; repeated values of one name keep their order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Headers {
-    entries: Vec<(String, String)>,
+    /// Names of the headers the bus sets ([`MSG_ID`], trace context) are
+    /// borrowed, and one header (an event's message id) needs no separate
+    /// allocation: the in-process bus copies each message once, so each of
+    /// those allocations counted twice per event.
+    entries: SmallVec<[(Cow<'static, str>, String); 1]>,
 }
 
 impl Headers {
@@ -41,22 +47,29 @@ impl Headers {
     /// [`BusError::InvalidHeader`] if the name or value would break the wire format.
     pub fn insert(&mut self, name: &str, value: &str) -> Result<&mut Self, BusError> {
         check_header(name, value)?;
-        let mut kept = false;
+        self.replace(name, value.to_owned());
+        Ok(self)
+    }
+
+    /// [`insert`](Headers::insert) of a checked value the caller owns, so
+    /// it is moved in rather than copied.
+    fn replace(&mut self, name: &str, value: String) {
+        let mut value = Some(value);
         self.entries.retain_mut(|(n, v)| {
             if !n.eq_ignore_ascii_case(name) {
                 return true;
             }
-            if kept {
-                return false;
+            match value.take() {
+                Some(value) => {
+                    *v = value;
+                    true
+                }
+                None => false,
             }
-            kept = true;
-            value.clone_into(v);
-            true
         });
-        if !kept {
-            self.entries.push((name.to_owned(), value.to_owned()));
+        if let Some(value) = value {
+            self.entries.push((header_name(name), value));
         }
-        Ok(self)
     }
 
     /// Adds a value for `name` after any existing ones.
@@ -65,7 +78,7 @@ impl Headers {
     /// [`BusError::InvalidHeader`] if the name or value would break the wire format.
     pub fn append(&mut self, name: &str, value: &str) -> Result<&mut Self, BusError> {
         check_header(name, value)?;
-        self.entries.push((name.to_owned(), value.to_owned()));
+        self.entries.push((header_name(name), value.to_owned()));
         Ok(self)
     }
 
@@ -92,7 +105,7 @@ impl Headers {
 
     /// All `(name, value)` pairs in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.entries.iter().map(|(n, v)| (&**n, v.as_str()))
     }
 
     /// Number of `(name, value)` pairs.
@@ -112,16 +125,23 @@ impl Headers {
 
     /// Sets the de-duplication id ([`MSG_ID`]).
     ///
+    /// An owned `String` is moved in, not copied: an id is built per event.
+    ///
     /// # Errors
     /// [`BusError::InvalidHeader`] if `id` is empty or contains CR, LF or NUL.
-    pub fn set_msg_id(&mut self, id: &str) -> Result<&mut Self, BusError> {
-        if id.is_empty() {
+    pub fn set_msg_id(
+        &mut self,
+        id: impl AsRef<str> + Into<String>,
+    ) -> Result<&mut Self, BusError> {
+        if id.as_ref().is_empty() {
             return Err(BusError::InvalidHeader {
                 name: MSG_ID.to_owned(),
                 reason: "empty message id",
             });
         }
-        self.insert(MSG_ID, id)
+        check_header(MSG_ID, id.as_ref())?;
+        self.replace(MSG_ID, id.into());
+        Ok(self)
     }
 
     /// The W3C `traceparent`.
@@ -155,8 +175,21 @@ impl Headers {
 
     /// Builds headers from pairs that already passed the checks (received from NATS).
     pub(crate) fn from_trusted(entries: Vec<(String, String)>) -> Self {
-        Headers { entries }
+        Headers {
+            entries: entries
+                .into_iter()
+                .map(|(n, v)| (Cow::Owned(n), v))
+                .collect(),
+        }
     }
+}
+
+/// `name` as stored: borrowed when it is one of the bus's own header names.
+fn header_name(name: &str) -> Cow<'static, str> {
+    [MSG_ID, TRACEPARENT, TRACESTATE]
+        .into_iter()
+        .find(|known| *known == name)
+        .map_or_else(|| Cow::Owned(name.to_owned()), Cow::Borrowed)
 }
 
 fn check_header(name: &str, value: &str) -> Result<(), BusError> {
@@ -208,7 +241,7 @@ impl Outgoing {
     ///
     /// # Errors
     /// As [`Headers::set_msg_id`].
-    pub fn with_msg_id(mut self, id: &str) -> Result<Self, BusError> {
+    pub fn with_msg_id(mut self, id: impl AsRef<str> + Into<String>) -> Result<Self, BusError> {
         self.headers.set_msg_id(id)?;
         Ok(self)
     }

@@ -209,7 +209,7 @@ async fn pipelined_publishes_are_stored_in_call_order(env: Env) {
         let ack = bus
             .publish_pipelined(
                 &subject,
-                msg(&i.to_string()).with_msg_id(&format!("p-{i}")).unwrap(),
+                msg(&i.to_string()).with_msg_id(format!("p-{i}")).unwrap(),
             )
             .await
             .unwrap();
@@ -240,7 +240,7 @@ async fn a_batch_is_stored_in_order_with_an_ack_per_message(env: Env) {
             let subject = env.ev("acme", "pbx1", ["Newstate", "Hangup"][i as usize % 2]);
             (
                 subject,
-                msg(&i.to_string()).with_msg_id(&format!("b-{i}")).unwrap(),
+                msg(&i.to_string()).with_msg_id(format!("b-{i}")).unwrap(),
             )
         })
         .collect();
@@ -1131,7 +1131,7 @@ mod nats_faults {
                 bus.publish(
                     &subject,
                     msg(&i.to_string())
-                        .with_msg_id(&format!("pbx1-1-{i}"))
+                        .with_msg_id(format!("pbx1-1-{i}"))
                         .unwrap(),
                 )
                 .await

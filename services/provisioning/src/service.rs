@@ -309,7 +309,7 @@ impl Provisioning {
                 "changes": change.changes,
             });
             let msg = Outgoing::new(Bytes::from(payload.to_string()))
-                .with_msg_id(&event_id.to_string())?;
+                .with_msg_id(event_id.to_string())?;
             self.bus.publish(&subject, msg).await?;
             Ok::<(), Error>(())
         }
