@@ -915,8 +915,12 @@ impl MemStream {
         }
         let now = clock.at;
         state.expire(now, self.spec.max_age);
-        let msg_id = msg.headers.msg_id().map(|id| state.dedupe.key(id));
-        if let Some(sequence) = msg_id.and_then(|id| state.dedupe.find(id, now, state.last_seq)) {
+        let sequence = state.last_seq + 1;
+        let admitted = match msg.headers.msg_id() {
+            Some(id) => state.dedupe.admit(state.dedupe.key(id), sequence, now),
+            None => Ok(()),
+        };
+        if let Err(sequence) = admitted {
             return Ok((
                 PublishAck {
                     stream: self.spec.name.clone(),
@@ -926,7 +930,6 @@ impl MemStream {
                 None,
             ));
         }
-        let sequence = state.last_seq + 1;
         // The copy for core subscribers; skipped (no allocation) when nobody
         // subscribes, the common case on the hot ingest path.
         let delivered = want_copy.then(|| Delivered {
@@ -948,9 +951,6 @@ impl MemStream {
         state.bytes += size;
         while state.msgs.len() as u64 > self.max_messages || state.bytes > self.max_bytes {
             state.pop_oldest();
-        }
-        if let Some(id) = msg_id {
-            state.dedupe.remember(id, sequence, now);
         }
         Ok((
             PublishAck {

@@ -26,6 +26,7 @@
 //! together, the 64 of them stalled publishers as long as one big map did.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
@@ -63,7 +64,9 @@ impl Generation {
         self.shards[Self::shard(key)].get(&key)
     }
 
-    fn insert(&mut self, key: u128, seen: Seen) {
+    /// Stores `seen` under `key` unless the id there still `counts`, in one
+    /// probe; `Err` with the sequence of the copy that counts.
+    fn admit(&mut self, key: u128, seen: Seen, counts: impl Fn(&Seen) -> bool) -> Result<(), u64> {
         let index = Self::shard(key);
         let shard = &mut self.shards[index];
         // Shards fill evenly, so left to themselves they all double within
@@ -76,8 +79,17 @@ impl Generation {
         if shard.len() >= early_growth_mark(index, capacity) && shard.len() < capacity {
             shard.reserve(capacity - shard.len() + 1);
         }
-        if shard.insert(key, seen).is_none() {
-            self.len += 1;
+        match shard.entry(key) {
+            Entry::Occupied(entry) if counts(entry.get()) => Err(entry.get().sequence),
+            Entry::Occupied(mut entry) => {
+                entry.insert(seen);
+                Ok(())
+            }
+            Entry::Vacant(entry) => {
+                entry.insert(seen);
+                self.len += 1;
+                Ok(())
+            }
         }
     }
 
@@ -124,24 +136,36 @@ impl Dedupe {
         (u128::from(self.keys.0.hash_one(id)) << 64) | u128::from(self.keys.1.hash_one(id))
     }
 
-    /// The sequence of the message that carried the id of `key`, if it is remembered
-    /// at `now` with `last_seq` the stream's last sequence.
-    pub(super) fn find(&self, key: u128, now: Instant, last_seq: u64) -> Option<u64> {
-        let seen = self.current.get(key).or_else(|| self.previous.get(key))?;
-        let recent = now.saturating_duration_since(seen.at) < self.window;
-        let among_last = seen.sequence.saturating_add(self.max_ids) > last_seq;
-        (recent && among_last).then_some(seen.sequence)
-    }
-
-    /// Remembers the id of `key` as carried by the message at `sequence`.
-    pub(super) fn remember(&mut self, key: u128, sequence: u64, now: Instant) {
+    /// Admits the message at `sequence` (the stream's next) carrying the id
+    /// of `key`: `Err` with the first copy's sequence if the id is
+    /// remembered at `now`, else `Ok` and the id is remembered as carried by
+    /// it.
+    ///
+    /// One call, so a new id (nearly every message) costs one probe of each
+    /// generation: the table is large, and each probe is a likely cache miss
+    /// under the stream's lock.
+    pub(super) fn admit(&mut self, key: u128, sequence: u64, now: Instant) -> Result<(), u64> {
+        // Rotating first forgets nothing that still counts: a rotation
+        // clears ids older than the window (`current` filled for a whole
+        // window) or more than `max_ids` messages back (`current` full).
         let full = self.current.len >= self.max_ids;
         if full || now.saturating_duration_since(self.current_since) >= self.window {
             std::mem::swap(&mut self.current, &mut self.previous);
             self.current.clear();
             self.current_since = now;
         }
-        self.current.insert(key, Seen { sequence, at: now });
+        let last_seq = sequence - 1;
+        let counts = |seen: &Seen| {
+            let recent = now.saturating_duration_since(seen.at) < self.window;
+            let among_last = seen.sequence.saturating_add(self.max_ids) > last_seq;
+            recent && among_last
+        };
+        if let Some(seen) = self.previous.get(key)
+            && counts(seen)
+        {
+            return Err(seen.sequence);
+        }
+        self.current.admit(key, Seen { sequence, at: now }, counts)
     }
 }
 
@@ -151,31 +175,24 @@ mod tests {
 
     const WINDOW: Duration = Duration::from_secs(120);
 
+    fn at(t0: Instant, secs: f64) -> Instant {
+        t0 + Duration::from_secs_f64(secs)
+    }
+
     #[test]
     fn an_id_is_found_within_the_window_and_forgotten_after_it() {
         let t0 = Instant::now();
         let mut ids = Dedupe::new(WINDOW, 1000, t0);
-        ids.remember(ids.key("a"), 1, t0);
-        assert_eq!(
-            ids.find(ids.key("a"), t0 + Duration::from_secs(119), 1),
-            Some(1)
-        );
-        assert_eq!(ids.find(ids.key("b"), t0, 1), None);
-        // Rotations in between do not shorten or lengthen the window.
-        ids.remember(ids.key("b"), 2, t0 + Duration::from_secs(100));
-        ids.remember(ids.key("c"), 3, t0 + Duration::from_secs(125));
-        assert_eq!(
-            ids.find(ids.key("a"), t0 + Duration::from_secs(120), 3),
-            None
-        );
-        assert_eq!(
-            ids.find(ids.key("b"), t0 + Duration::from_secs(219), 3),
-            Some(2)
-        );
-        assert_eq!(
-            ids.find(ids.key("b"), t0 + Duration::from_secs(220), 3),
-            None
-        );
+        assert_eq!(ids.admit(ids.key("a"), 1, t0), Ok(()));
+        assert_eq!(ids.admit(ids.key("a"), 2, at(t0, 119.0)), Err(1));
+        assert_eq!(ids.admit(ids.key("b"), 2, at(t0, 119.5)), Ok(()));
+        // A rotation in between neither shortens nor lengthens the window:
+        // `a` and `b` move to the previous generation here.
+        assert_eq!(ids.admit(ids.key("c"), 3, at(t0, 125.0)), Ok(()));
+        assert_eq!(ids.admit(ids.key("a"), 4, at(t0, 125.0)), Ok(()));
+        assert_eq!(ids.admit(ids.key("b"), 5, at(t0, 239.0)), Err(2));
+        assert_eq!(ids.admit(ids.key("b"), 5, at(t0, 239.5)), Ok(()));
+        assert_eq!(ids.admit(ids.key("a"), 6, at(t0, 240.0)), Err(4));
     }
 
     #[test]
@@ -186,7 +203,7 @@ mod tests {
         // buckets) it has doubled; record at which insert that happened.
         let mut doubled_at = [None; SHARDS];
         for n in 0..300_000u64 {
-            ids.remember(ids.key(&n.to_string()), n, t0);
+            assert_eq!(ids.admit(ids.key(&n.to_string()), n + 1, t0), Ok(()));
             for (shard, at) in ids.current.shards.iter().zip(&mut doubled_at) {
                 if at.is_none() && shard.capacity() > 3584 {
                     *at = Some(n);
@@ -210,16 +227,17 @@ mod tests {
         let t0 = Instant::now();
         let mut ids = Dedupe::new(WINDOW, 2, t0);
         for (seq, id) in [(1, "a"), (2, "b"), (3, "c")] {
-            ids.remember(ids.key(id), seq, t0);
+            assert_eq!(ids.admit(ids.key(id), seq, t0), Ok(()));
         }
-        assert_eq!(ids.find(ids.key("a"), t0, 3), None);
-        assert_eq!(ids.find(ids.key("b"), t0, 3), Some(2));
-        assert_eq!(ids.find(ids.key("c"), t0, 3), Some(3));
+        // The stream's last two messages are 2 and 3.
+        assert_eq!(ids.admit(ids.key("b"), 4, t0), Err(2));
+        assert_eq!(ids.admit(ids.key("c"), 4, t0), Err(3));
+        assert_eq!(ids.admit(ids.key("a"), 4, t0), Ok(()));
         // Memory stays bounded: at most two generations of `max_ids`.
-        for seq in 4..10_000 {
-            ids.remember(ids.key(&seq.to_string()), seq, t0);
+        for seq in 5..10_000 {
+            assert_eq!(ids.admit(ids.key(&seq.to_string()), seq, t0), Ok(()));
         }
         assert!(ids.current.len + ids.previous.len <= 4);
-        assert_eq!(ids.find(ids.key("9999"), t0, 9999), Some(9999));
+        assert_eq!(ids.admit(ids.key("9999"), 10_000, t0), Err(9999));
     }
 }
