@@ -174,9 +174,11 @@ async fn sweep(
 ) {
     let recorded = recorded_rate();
     // Finer around the JetStream target (50,000/s), where a doubling step
-    // would only say "somewhere between 40,000 and 80,000".
+    // would only say "somewhere between 40,000 and 80,000", and past the
+    // in-process one (300,000/s), to show how far past it the bus goes.
     for target in [
         10_000.0, 20_000.0, 40_000.0, 50_000.0, 60_000.0, 80_000.0, 160_000.0, 320_000.0,
+        400_000.0, 480_000.0,
     ] {
         let bus = make().await;
         let per_pbx = target / pbxs as f64;

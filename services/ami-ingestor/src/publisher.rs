@@ -35,9 +35,11 @@ use tokio::time::Instant;
 pub struct Pending {
     /// Position in publish order, to put failed messages back in order.
     order: u64,
-    /// When it was handed over (≈ when its AMI frame was read).
+    /// When its AMI frame was read (when it was handed over, for messages
+    /// not read from the PBX).
     since: Instant,
-    pub subject: String,
+    /// Shared: one subject per event kind, not one copy per event.
+    pub subject: Arc<str>,
     pub msg: Outgoing,
 }
 
@@ -166,7 +168,13 @@ impl Publisher {
 
     /// Hands a message over. Returns false when it was dropped: the buffer is
     /// full, or a gap is open.
-    pub fn push(&mut self, subject: String, msg: Outgoing) -> bool {
+    pub fn push(&mut self, subject: Arc<str>, msg: Outgoing) -> bool {
+        self.push_read_at(subject, msg, Instant::now())
+    }
+
+    /// [`push`](Publisher::push) of a message whose AMI frame was read at
+    /// `read_at`: its latency is measured from there.
+    pub fn push_read_at(&mut self, subject: Arc<str>, msg: Outgoing, read_at: Instant) -> bool {
         if let Some(dropped) = &mut self.gap_dropped {
             *dropped += 1;
             self.stats.dropped += 1;
@@ -186,7 +194,7 @@ impl Publisher {
         self.held_bytes += len;
         self.queue.push_back(Pending {
             order: self.pushed,
-            since: Instant::now(),
+            since: read_at,
             subject,
             msg,
         });
@@ -216,7 +224,7 @@ impl Publisher {
         self.sending = Some(Box::pin(async move {
             let sent = {
                 let msgs: Vec<(&str, &Outgoing)> =
-                    batch.iter().map(|p| (p.subject.as_str(), &p.msg)).collect();
+                    batch.iter().map(|p| (&*p.subject, &p.msg)).collect();
                 bus.publish_batch(&msgs).await
             };
             (batch, sent)
@@ -433,9 +441,9 @@ mod tests {
     fn push_numbered(publisher: &mut Publisher, subject: &str, numbers: std::ops::Range<u32>) {
         for i in numbers {
             let msg = Outgoing::new(Bytes::from(i.to_string()))
-                .with_msg_id(&format!("m-{i}"))
+                .with_msg_id(format!("m-{i}"))
                 .unwrap();
-            assert!(publisher.push(subject.to_owned(), msg));
+            assert!(publisher.push(subject.into(), msg));
         }
     }
 
@@ -531,11 +539,11 @@ mod tests {
         push_numbered(&mut publisher, &setup.subject, 0..10);
         let held = |i: u32| Outgoing::new(Bytes::from(i.to_string()));
         assert!(
-            !publisher.push(setup.subject.clone(), held(10)),
+            !publisher.push(setup.subject.as_str().into(), held(10)),
             "past the bound"
         );
         assert!(
-            !publisher.push(setup.subject.clone(), held(1)),
+            !publisher.push(setup.subject.as_str().into(), held(1)),
             "the gap is open"
         );
         let said = settle(&mut publisher).await;
@@ -546,7 +554,7 @@ mod tests {
         );
         assert_eq!(stored(&setup).await, (0..10).collect::<Vec<_>>());
         // Once stored, the bytes are free again.
-        assert!(publisher.push(setup.subject.clone(), held(10)));
+        assert!(publisher.push(setup.subject.as_str().into(), held(10)));
         settle(&mut publisher).await;
         assert_eq!(publisher.stats().acked, 11);
     }

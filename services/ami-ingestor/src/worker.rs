@@ -31,6 +31,7 @@ use ringside_events::{
 use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{SyncListResult, SyncOutcome, SyncReason};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -114,14 +115,17 @@ pub(crate) struct Worker {
         mpsc::UnboundedReceiver<SendFailure>,
     ),
     /// The events subject of each kind, built once per kind.
-    kind_subjects: HashMap<&'static str, String>,
+    kind_subjects: HashMap<&'static str, Arc<str>>,
     /// The raw frames subject, built once.
-    raw_subject: String,
+    raw_subject: Arc<str>,
     /// The raw frames read in this burst, back to back, and the sequence
     /// number of the first: stored as one `ami.raw` message when the burst
     /// has been handled ([`Worker::flush_raw`]).
     raw_burst: BytesMut,
     raw_burst_first: u64,
+    /// When the burst being handled was taken from the client: the read
+    /// time of its events (one clock read per burst, not two per event).
+    burst_read_at: Option<(SystemTime, Instant)>,
     /// `<tenant>.<pbx>.`, the start of every message id of this PBX.
     msg_id_prefix: String,
     metrics: WorkerMetrics,
@@ -214,7 +218,7 @@ impl Worker {
             )
             .with_max_bytes(settings.raw_buffer_bytes)
         });
-        let raw_subject = subjects.ami_raw(&tenant, &pbx);
+        let raw_subject = subjects.ami_raw(&tenant, &pbx).into();
         let msg_id_prefix = format!("{tenant}.{pbx}.");
         let worker = Worker {
             bus: bus.clone(),
@@ -247,6 +251,7 @@ impl Worker {
             raw_subject,
             raw_burst: BytesMut::new(),
             raw_burst_first: 0,
+            burst_read_at: None,
             msg_id_prefix,
             metrics: WorkerMetrics::new(&handle.tenant, &handle.pbx),
         };
@@ -277,6 +282,7 @@ impl Worker {
                 Some(request) = resync_requests.next() => self.on_resync_request(request).await,
                 event = self.events.recv() => match event {
                     Some(event) => {
+                        self.burst_read_at = Some((SystemTime::now(), Instant::now()));
                         self.on_client_event(event);
                         // Take what else is queued in one go: one trip through
                         // this loop per burst, not per message.
@@ -287,6 +293,7 @@ impl Worker {
                             }
                         }
                         self.flush_raw();
+                        self.burst_read_at = None;
                     }
                     None => break,
                 },
@@ -651,12 +658,15 @@ impl Worker {
         let trace = ringside_telemetry::exporting()
             .then(|| tracing::info_span!("ami event", kind = name, sequence = self.seq))
             .and_then(|span| ringside_telemetry::traceparent_of(&span));
+        let (received_at, read_at) = self
+            .burst_read_at
+            .unwrap_or_else(|| (SystemTime::now(), Instant::now()));
         let stamp = Stamp {
             tenant: self.tenant.as_str(),
             pbx: self.pbx.as_str(),
             epoch: self.epoch,
             sequence: self.seq,
-            received_at: SystemTime::now(),
+            received_at,
             traceparent: trace.as_ref().map_or("", |(parent, _)| parent.as_str()),
         };
         let payload = encode(&stamp);
@@ -666,18 +676,18 @@ impl Worker {
             .entry(name)
             .or_insert_with(|| {
                 let token = Token::new(name).expect("kind names are subject tokens");
-                subjects.events(tenant, pbx, &token)
+                subjects.events(tenant, pbx, &token).into()
             })
             .clone();
         let msg_id = msg_id(&self.msg_id_prefix, self.epoch, "", self.seq);
-        let Ok(mut msg) = Outgoing::new(payload).with_msg_id(&msg_id) else {
+        let Ok(mut msg) = Outgoing::new(payload).with_msg_id(msg_id) else {
             return;
         };
         if let Some((parent, state)) = &trace {
             let _ = msg.headers.set_trace_context(parent, state.as_deref());
         }
         self.metrics.event(name).increment(1);
-        if !self.publisher.push(subject, msg) {
+        if !self.publisher.push_read_at(subject, msg, read_at) {
             self.metrics.dropped.increment(1);
         }
         self.metrics.buffer_depth.set(self.publisher.depth() as f64);
@@ -711,7 +721,7 @@ impl Worker {
         }
         let payload = self.raw_burst.split().freeze();
         let msg_id = msg_id(&self.msg_id_prefix, self.epoch, "r", self.raw_burst_first);
-        if let Ok(msg) = Outgoing::new(payload).with_msg_id(&msg_id) {
+        if let Ok(msg) = Outgoing::new(payload).with_msg_id(msg_id) {
             raw.push(self.raw_subject.clone(), msg);
         }
     }
