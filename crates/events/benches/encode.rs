@@ -5,9 +5,9 @@
 //!
 //! * `kind_then_encode`: `normalize` builds every kind, `Unmapped` included,
 //!   and prost encodes the envelope;
-//! * `unmapped_from_the_message`: what the ingestor does: typed kinds as
-//!   above, events without one written straight from the message
-//!   (`encode_unmapped`).
+//! * `unmapped_from_the_message`: what the ingestor does: typed kinds
+//!   encoded from borrowed fields (`encode_envelope`), events without one
+//!   written straight from the message (`encode_unmapped`).
 //!
 //! `cargo bench -p ringside-events --bench encode`; the corpus is
 //! `$RINGSIDE_AMI_CORPUS` or `shared/ami-corpus` beside the checkout.
@@ -18,7 +18,9 @@ use std::time::SystemTime;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ringside_ami::Message;
 use ringside_ami::codec::decode_all;
-use ringside_events::{Ctx, Normalized, Normalizer, Stamp, encode_unmapped, envelope};
+use ringside_events::{
+    Ctx, Normalized, Normalizer, Stamp, encode_envelope, encode_unmapped, envelope,
+};
 use ringside_proto::prost::Message as _;
 
 fn events() -> Vec<Message> {
@@ -62,7 +64,7 @@ fn unmapped_from_the_message(events: &[Message], normalizer: &mut Normalizer) ->
     for (i, m) in events.iter().enumerate() {
         let stamp = stamp(i as u64);
         total += match normalizer.normalize_typed(m, &ctx).expect("an event") {
-            Normalized::Typed(kind) => envelope(&stamp, Some(m), &ctx, kind).encode_to_vec(),
+            Normalized::Typed(kind) => encode_envelope(&stamp, Some(m), &ctx, &kind),
             Normalized::Unmapped => encode_unmapped(&stamp, m, &ctx),
         }
         .len();

@@ -61,6 +61,25 @@ pub fn envelope(
 /// [`encode_unmapped`] writes without building its `Kind`.
 pub const UNMAPPED: &str = "Unmapped";
 
+/// The encoded envelope of `kind`: byte for byte what
+/// `envelope(stamp, source, ctx, kind).encode_to_vec()` gives (a test checks
+/// it on the whole corpus), without copying the stamp's strings into an
+/// [`Envelope`] first. The ingestor encodes every event this way.
+pub fn encode_envelope(
+    stamp: &Stamp<'_>,
+    source: Option<&Message>,
+    ctx: &Ctx<'_>,
+    kind: &Kind,
+) -> Vec<u8> {
+    let head = Head::new(stamp, source, ctx, kind);
+    let len = head.encoded_len() + kind.encoded_len();
+    let mut buf = Vec::with_capacity(len);
+    head.encode(&mut buf);
+    kind.encode(&mut buf);
+    debug_assert_eq!(buf.len(), len, "Head::encoded_len is what it writes");
+    buf
+}
+
 /// The encoded envelope of an event without a typed kind: byte for byte
 /// what `envelope(stamp, Some(m), ctx, Kind::Unmapped(..)).encode_to_vec()`
 /// gives (a test checks it on the whole corpus), written straight from the
@@ -71,12 +90,9 @@ pub const UNMAPPED: &str = "Unmapped";
 /// strings, only to encode and drop them; without that copy, normalizing and
 /// encoding a loaded PBX's traffic takes 37% less time (`benches/encode.rs`).
 /// `Unmapped` is the envelope's highest field number, so prost would write it
-/// last: the rest of the envelope is encoded by prost and the kind appended.
+/// last: the rest of the envelope is written first and the kind appended.
 pub fn encode_unmapped(stamp: &Stamp<'_>, m: &Message, ctx: &Ctx<'_>) -> Vec<u8> {
-    use ringside_proto::prost::Message as _;
-    use ringside_proto::prost::encoding::{
-        WireType, encode_key, encode_varint, encoded_len_varint, key_len,
-    };
+    use ringside_proto::prost::encoding::{WireType, encode_key, encode_varint};
 
     /// Tags of `Envelope.kind.unmapped`, `Unmapped.name`, `Unmapped.headers`,
     /// `Header.key` and `Header.value` (envelope.proto, common.proto).
@@ -86,52 +102,136 @@ pub fn encode_unmapped(stamp: &Stamp<'_>, m: &Message, ctx: &Ctx<'_>) -> Vec<u8>
     const KEY: u32 = 1;
     const VALUE: u32 = 2;
 
-    /// A length-delimited field of `len` bytes.
-    fn field_len(tag: u32, len: usize) -> usize {
-        key_len(tag) + encoded_len_varint(len as u64) + len
-    }
-    /// A proto3 string: not written when empty.
-    fn string_len(tag: u32, value: &str) -> usize {
-        if value.is_empty() {
-            0
-        } else {
-            field_len(tag, value.len())
-        }
-    }
-    fn put_field(tag: u32, bytes: &[u8], buf: &mut Vec<u8>) {
-        encode_key(tag, WireType::LengthDelimited, buf);
-        encode_varint(bytes.len() as u64, buf);
-        buf.extend_from_slice(bytes);
-    }
     fn header_len(h: &ringside_ami::Header<'_>) -> usize {
         string_len(KEY, h.key) + h.value.map_or(0, |v| field_len(VALUE, v.len()))
     }
 
-    let mut rest = envelope(stamp, Some(m), ctx, Kind::Unmapped(Default::default()));
-    rest.kind = None;
+    let head = Head::new(stamp, Some(m), ctx, &Kind::Unmapped(Default::default()));
     let name = m.name();
     let unmapped_len = string_len(NAME, name)
         + m.headers()
             .map(|h| field_len(HEADERS, header_len(&h)))
             .sum::<usize>();
-    let mut buf = Vec::with_capacity(rest.encoded_len() + field_len(UNMAPPED, unmapped_len));
-    rest.encode(&mut buf).expect("a Vec has room for anything");
+    let len = head.encoded_len() + field_len(UNMAPPED, unmapped_len);
+    let mut buf = Vec::with_capacity(len);
+    head.encode(&mut buf);
     encode_key(UNMAPPED, WireType::LengthDelimited, &mut buf);
     encode_varint(unmapped_len as u64, &mut buf);
-    if !name.is_empty() {
-        put_field(NAME, name.as_bytes(), &mut buf);
-    }
+    put_string(NAME, name, &mut buf);
     for h in m.headers() {
         encode_key(HEADERS, WireType::LengthDelimited, &mut buf);
         encode_varint(header_len(&h) as u64, &mut buf);
-        if !h.key.is_empty() {
-            put_field(KEY, h.key.as_bytes(), &mut buf);
-        }
+        put_string(KEY, h.key, &mut buf);
         if let Some(value) = h.value {
             put_field(VALUE, value.as_bytes(), &mut buf);
         }
     }
+    debug_assert_eq!(buf.len(), len, "the lengths are what is written");
     buf
+}
+
+/// The envelope's fields before its kind (tags 1 to 10), borrowed: what
+/// [`envelope`] would copy into owned strings.
+struct Head<'a> {
+    stamp: &'a Stamp<'a>,
+    received_at: Timestamp,
+    pbx_time: Option<Timestamp>,
+    sync: bool,
+    sync_id: &'a str,
+}
+
+impl<'a> Head<'a> {
+    /// The same values as [`envelope`] sets.
+    fn new(stamp: &'a Stamp<'a>, source: Option<&Message>, ctx: &'a Ctx<'a>, kind: &Kind) -> Self {
+        let bracket = matches!(kind, Kind::SyncStarted(_) | Kind::SyncCompleted(_));
+        Head {
+            stamp,
+            received_at: Timestamp::from(stamp.received_at),
+            pbx_time: source
+                .and_then(|m| m.get("Timestamp"))
+                .and_then(parse_ami_timestamp),
+            sync: ctx.sync.is_some() && !bracket,
+            sync_id: ctx.sync.map_or("", |s| s.id),
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        use ringside_proto::prost::encoding::{message, uint64};
+        let s = self.stamp;
+        string_len(1, s.tenant)
+            + string_len(2, s.pbx)
+            + if s.epoch != 0 {
+                uint64::encoded_len(3, &s.epoch)
+            } else {
+                0
+            }
+            + if s.sequence != 0 {
+                uint64::encoded_len(4, &s.sequence)
+            } else {
+                0
+            }
+            + message::encoded_len(5, &self.received_at)
+            + self
+                .pbx_time
+                .as_ref()
+                .map_or(0, |t| message::encoded_len(6, t))
+            + if self.sync { 2 } else { 0 }
+            + string_len(8, self.sync_id)
+            + string_len(9, s.traceparent)
+    }
+
+    /// Written in tag order, as prost writes them; proto3 defaults are not
+    /// written. `tracestate` (10) is always empty here.
+    fn encode(&self, buf: &mut Vec<u8>) {
+        use ringside_proto::prost::encoding::{bool, message, uint64};
+        let s = self.stamp;
+        put_string(1, s.tenant, buf);
+        put_string(2, s.pbx, buf);
+        if s.epoch != 0 {
+            uint64::encode(3, &s.epoch, buf);
+        }
+        if s.sequence != 0 {
+            uint64::encode(4, &s.sequence, buf);
+        }
+        message::encode(5, &self.received_at, buf);
+        if let Some(t) = &self.pbx_time {
+            message::encode(6, t, buf);
+        }
+        if self.sync {
+            bool::encode(7, &true, buf);
+        }
+        put_string(8, self.sync_id, buf);
+        put_string(9, s.traceparent, buf);
+    }
+}
+
+/// A length-delimited field of `len` bytes.
+fn field_len(tag: u32, len: usize) -> usize {
+    use ringside_proto::prost::encoding::{encoded_len_varint, key_len};
+    key_len(tag) + encoded_len_varint(len as u64) + len
+}
+
+/// A proto3 string: not written when empty.
+fn string_len(tag: u32, value: &str) -> usize {
+    if value.is_empty() {
+        0
+    } else {
+        field_len(tag, value.len())
+    }
+}
+
+fn put_field(tag: u32, bytes: &[u8], buf: &mut Vec<u8>) {
+    use ringside_proto::prost::encoding::{WireType, encode_key, encode_varint};
+    encode_key(tag, WireType::LengthDelimited, buf);
+    encode_varint(bytes.len() as u64, buf);
+    buf.extend_from_slice(bytes);
+}
+
+/// A proto3 string: not written when empty.
+fn put_string(tag: u32, value: &str, buf: &mut Vec<u8>) {
+    if !value.is_empty() {
+        put_field(tag, value.as_bytes(), buf);
+    }
 }
 
 /// Asterisk's `Timestamp: 1795395695.191787` (seconds since the epoch with a

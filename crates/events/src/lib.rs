@@ -22,8 +22,9 @@
 //! Modules:
 //! * [`mod@normalize`]: [`Normalizer`], [`Normalized`], [`Ctx`], [`SyncCtx`];
 //! * [`mod@envelope`]: [`envelope()`], [`Stamp`], [`kind_name`] (the
-//!   `<EventKind>` subject token), [`encode_unmapped`] (the envelope of an
-//!   event without a typed kind, written straight from the message);
+//!   `<EventKind>` subject token), [`encode_envelope`] (an envelope's bytes
+//!   without building it), [`encode_unmapped`] (the envelope of an event
+//!   without a typed kind, written straight from the message);
 //! * [`lifecycle`]: the ingestor's own kinds (Connected, SyncStarted...) and how
 //!   to read a list action's error answer.
 
@@ -35,5 +36,7 @@ pub mod envelope;
 pub mod lifecycle;
 pub mod normalize;
 
-pub use envelope::{KIND_NAMES, Stamp, UNMAPPED, encode_unmapped, envelope, kind_name};
+pub use envelope::{
+    KIND_NAMES, Stamp, UNMAPPED, encode_envelope, encode_unmapped, envelope, kind_name,
+};
 pub use normalize::{Ctx, NormalizeStats, Normalized, Normalizer, SyncCtx};

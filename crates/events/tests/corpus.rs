@@ -633,3 +633,82 @@ fn unmapped_envelopes_written_from_the_message_are_the_bytes_prost_writes() {
         "the corpus's unmapped events were checked ({checked})"
     );
 }
+
+/// The ingestor encodes typed events with `encode_envelope`, from borrowed
+/// fields. For every typed event and list entry of the corpus (live and as
+/// resync entries, with and without a trace, one with Asterisk's
+/// `Timestamp:`), and for the sync brackets, which carry the sync id but are
+/// not entries, those are exactly the bytes prost writes for the envelope.
+#[test]
+fn typed_envelopes_encoded_from_borrowed_fields_are_the_bytes_prost_writes() {
+    use ringside_events::lifecycle;
+    use ringside_proto::events::v1::SyncReason;
+
+    let mut stamp = Stamp {
+        tenant: "acme",
+        pbx: "pbx-1",
+        epoch: 1_795_395_000_000,
+        sequence: 0,
+        received_at: SystemTime::UNIX_EPOCH + Duration::from_micros(1_795_395_695_191_787),
+        traceparent: "",
+    };
+    let stamped = b"Event: Hangup\r\nChannel: PJSIP/100-00000001\r\nUniqueid: 1.1\r\nCause: 16\r\nTimestamp: 1795395695.191787\r\n\r\n";
+    let mut bytes = stamped.to_vec();
+    for (_, transcript) in ringside_testkit::corpus::transcripts() {
+        bytes.extend_from_slice(&transcript);
+    }
+    let (items, _) = decode_all(&bytes);
+    let mut normalizer = Normalizer::new();
+    let check = |stamp: &Stamp<'_>, source: Option<&Message>, ctx: &Ctx<'_>, kind: Kind| {
+        let ours = ringside_events::encode_envelope(stamp, source, ctx, &kind);
+        let by_prost = envelope(stamp, source, ctx, kind).encode_to_vec();
+        assert_eq!(ours, by_prost, "{source:?}");
+    };
+    let (mut checked, mut with_pbx_time) = (0, 0);
+    for msg in items.into_iter().filter_map(Result::ok) {
+        let ctx = if msg.kind() == MessageKind::ListItem {
+            Ctx::sync("sync-1", action_of(&msg))
+        } else {
+            Ctx::live()
+        };
+        let Some(ringside_events::Normalized::Typed(kind)) = normalizer.normalize_typed(&msg, &ctx)
+        else {
+            continue;
+        };
+        stamp.sequence += 1;
+        stamp.traceparent = if checked % 2 == 0 {
+            ""
+        } else {
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        };
+        with_pbx_time += usize::from(msg.get("Timestamp").is_some());
+        check(&stamp, Some(&msg), &ctx, kind);
+        checked += 1;
+    }
+    let sync = Ctx::sync("sync-1", "PJSIPShowEndpoints");
+    check(
+        &stamp,
+        None,
+        &sync,
+        lifecycle::sync_started(SyncReason::Connected, ""),
+    );
+    check(&stamp, None, &sync, lifecycle::sync_completed(Vec::new()));
+    // Proto3 defaults (zero epoch and sequence, no tenant) are not written.
+    let zero = Stamp {
+        tenant: "",
+        epoch: 0,
+        sequence: 0,
+        ..stamp
+    };
+    check(
+        &zero,
+        None,
+        &Ctx::live(),
+        lifecycle::connected("Asterisk Call Manager/9.0.0", None),
+    );
+    assert!(with_pbx_time >= 1, "a message with Timestamp: was checked");
+    assert!(
+        checked > 3_000,
+        "the corpus's typed events were checked ({checked})"
+    );
+}

@@ -18,7 +18,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use futures::StreamExt;
-use prost::Message as _;
 use ringside_ami::client::{
     AuthMethod, Client, ClientConfig, ClientEvent, ClientEvents, SendError, TlsOptions,
 };
@@ -26,7 +25,7 @@ use ringside_ami::{Action, Message, MessageKind};
 use ringside_bus::{Bus, Outgoing, PbxId, Subjects, TenantId, Token};
 use ringside_events::lifecycle;
 use ringside_events::{
-    Ctx, Normalized, Normalizer, Stamp, UNMAPPED, encode_unmapped, envelope, kind_name,
+    Ctx, Normalized, Normalizer, Stamp, UNMAPPED, encode_envelope, encode_unmapped, kind_name,
 };
 use ringside_proto::events::v1::envelope::Kind;
 use ringside_proto::events::v1::{SyncListResult, SyncOutcome, SyncReason};
@@ -645,7 +644,7 @@ impl Worker {
     /// Wraps, encodes and hands an event to the publisher.
     fn emit(&mut self, kind: Kind, source: Option<&Message>, ctx: &Ctx<'_>) {
         self.emit_encoded(kind_name(&kind), |stamp| {
-            envelope(stamp, source, ctx, kind).encode_to_vec()
+            encode_envelope(stamp, source, ctx, &kind)
         });
     }
 
