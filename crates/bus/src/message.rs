@@ -308,3 +308,28 @@ impl Request {
         self.responder.respond(reply).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setting_a_header_again_replaces_it_in_place_whatever_its_case() {
+        let mut h = Headers::new();
+        h.set_msg_id("a").unwrap();
+        h.append("x-b", "1").unwrap();
+        h.append("nats-msg-id", "stray").unwrap();
+        h.set_msg_id(String::from("b")).unwrap();
+        assert_eq!(h.iter().collect::<Vec<_>>(), [(MSG_ID, "b"), ("x-b", "1")]);
+        h.insert("X-B", "2").unwrap();
+        assert_eq!(h.get("x-b"), Some("2"));
+        assert_eq!(h.len(), 2);
+        // A copy is equal, with the bus's own names or with others.
+        assert_eq!(h.clone(), h);
+        h.set_trace_context("00-1-2-01", Some("k=v")).unwrap();
+        assert_eq!(h.tracestate(), Some("k=v"));
+        h.set_trace_context("00-1-2-01", None).unwrap();
+        assert_eq!(h.tracestate(), None);
+        assert_eq!(h.len(), 3);
+    }
+}

@@ -1043,6 +1043,15 @@ async fn invalid_tokens_subjects_and_names_are_refused(env: Env) {
         msg("x").with_header("a:b", "1"),
         Err(BusError::InvalidHeader { .. })
     ));
+    // A message id is checked the same whether it is lent or moved in.
+    assert!(matches!(
+        msg("x").with_msg_id(String::from("id\r\nNats-Expected-Stream: forged")),
+        Err(BusError::InvalidHeader { .. })
+    ));
+    assert!(matches!(
+        msg("x").with_msg_id(String::new()),
+        Err(BusError::InvalidHeader { .. })
+    ));
 }
 
 async fn unknown_streams_are_not_found(env: Env) {

@@ -101,11 +101,7 @@ fn normalize_transcript(bytes: &[u8], normalizer: &mut Normalizer) -> Vec<Normal
     let mut out = Vec::new();
     for item in items {
         let msg = item.expect("the corpus decodes without error");
-        let ctx = if msg.kind() == MessageKind::ListItem {
-            Ctx::sync("sync-1", action_of(&msg))
-        } else {
-            Ctx::live()
-        };
+        let ctx = ctx_of(&msg);
         let kind = normalizer.normalize(&msg, &ctx);
         let is_event = matches!(msg.kind(), MessageKind::Event | MessageKind::ListItem);
         assert_eq!(kind.is_some(), is_event, "{msg:?}");
@@ -570,45 +566,65 @@ fn every_normalized_envelope_survives_a_protobuf_round_trip() {
     assert!(total > 10_000, "{total}");
 }
 
-/// The ingestor writes the envelope of an event without a typed kind straight
-/// from the message (`encode_unmapped`). For every such event of the corpus,
-/// live and as a resync entry, and for headers without a colon or a value,
-/// those are exactly the bytes prost writes for the `Unmapped` kind.
-#[test]
-fn unmapped_envelopes_written_from_the_message_are_the_bytes_prost_writes() {
-    let mut stamp = Stamp {
+/// The stamp the envelope encoding tests write with.
+/// A list entry as part of a resync, anything else live.
+fn ctx_of(msg: &Message) -> Ctx<'_> {
+    if msg.kind() == MessageKind::ListItem {
+        Ctx::sync("sync-1", action_of(msg))
+    } else {
+        Ctx::live()
+    }
+}
+
+/// Every other event carries a trace.
+fn every_other_traced(n: usize) -> &'static str {
+    if n.is_multiple_of(2) {
+        ""
+    } else {
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    }
+}
+
+fn test_stamp() -> Stamp<'static> {
+    Stamp {
         tenant: "acme",
         pbx: "pbx-1",
         epoch: 1_795_395_000_000,
         sequence: 300,
         received_at: SystemTime::UNIX_EPOCH + Duration::from_micros(1_795_395_695_191_787),
         traceparent: "",
-    };
-    let odd =
-        b"Event: Odd\r\nNoColonHere\r\nEmpty:\r\n: no key\r\nTimestamp: 1795395695.191787\r\n\r\n";
-    let mut bytes = odd.to_vec();
+    }
+}
+
+/// `first`'s messages, then every corpus transcript's.
+fn corpus_after(first: &[u8]) -> Vec<Result<Message, ringside_ami::codec::DecodeError>> {
+    let mut bytes = first.to_vec();
     for (_, transcript) in ringside_testkit::corpus::transcripts() {
         bytes.extend_from_slice(&transcript);
     }
-    let (items, _) = decode_all(&bytes);
+    decode_all(&bytes).0
+}
+
+/// The ingestor writes the envelope of an event without a typed kind straight
+/// from the message (`encode_unmapped`). For every such event of the corpus,
+/// live and as a resync entry, and for headers without a colon or a value,
+/// those are exactly the bytes prost writes for the `Unmapped` kind.
+#[test]
+fn unmapped_envelopes_written_from_the_message_are_the_bytes_prost_writes() {
+    let mut stamp = test_stamp();
+    let odd =
+        b"Event: Odd\r\nNoColonHere\r\nEmpty:\r\n: no key\r\nTimestamp: 1795395695.191787\r\n\r\n";
+    let items = corpus_after(odd);
     let mut normalizer = Normalizer::new();
     let (mut checked, mut names) = (0, std::collections::BTreeSet::new());
     for msg in items.into_iter().filter_map(Result::ok) {
-        let ctx = if msg.kind() == MessageKind::ListItem {
-            Ctx::sync("sync-1", action_of(&msg))
-        } else {
-            Ctx::live()
-        };
+        let ctx = ctx_of(&msg);
         let Some(ringside_events::Normalized::Unmapped) = normalizer.normalize_typed(&msg, &ctx)
         else {
             continue;
         };
         stamp.sequence += 1;
-        stamp.traceparent = if checked % 2 == 0 {
-            ""
-        } else {
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-        };
+        stamp.traceparent = every_other_traced(checked);
         let by_prost = envelope(
             &stamp,
             Some(&msg),
@@ -644,20 +660,9 @@ fn typed_envelopes_encoded_from_borrowed_fields_are_the_bytes_prost_writes() {
     use ringside_events::lifecycle;
     use ringside_proto::events::v1::SyncReason;
 
-    let mut stamp = Stamp {
-        tenant: "acme",
-        pbx: "pbx-1",
-        epoch: 1_795_395_000_000,
-        sequence: 0,
-        received_at: SystemTime::UNIX_EPOCH + Duration::from_micros(1_795_395_695_191_787),
-        traceparent: "",
-    };
+    let mut stamp = test_stamp();
     let stamped = b"Event: Hangup\r\nChannel: PJSIP/100-00000001\r\nUniqueid: 1.1\r\nCause: 16\r\nTimestamp: 1795395695.191787\r\n\r\n";
-    let mut bytes = stamped.to_vec();
-    for (_, transcript) in ringside_testkit::corpus::transcripts() {
-        bytes.extend_from_slice(&transcript);
-    }
-    let (items, _) = decode_all(&bytes);
+    let items = corpus_after(stamped);
     let mut normalizer = Normalizer::new();
     let check = |stamp: &Stamp<'_>, source: Option<&Message>, ctx: &Ctx<'_>, kind: Kind| {
         let ours = ringside_events::encode_envelope(stamp, source, ctx, &kind);
@@ -666,21 +671,13 @@ fn typed_envelopes_encoded_from_borrowed_fields_are_the_bytes_prost_writes() {
     };
     let (mut checked, mut with_pbx_time) = (0, 0);
     for msg in items.into_iter().filter_map(Result::ok) {
-        let ctx = if msg.kind() == MessageKind::ListItem {
-            Ctx::sync("sync-1", action_of(&msg))
-        } else {
-            Ctx::live()
-        };
+        let ctx = ctx_of(&msg);
         let Some(ringside_events::Normalized::Typed(kind)) = normalizer.normalize_typed(&msg, &ctx)
         else {
             continue;
         };
         stamp.sequence += 1;
-        stamp.traceparent = if checked % 2 == 0 {
-            ""
-        } else {
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-        };
+        stamp.traceparent = every_other_traced(checked);
         with_pbx_time += usize::from(msg.get("Timestamp").is_some());
         check(&stamp, Some(&msg), &ctx, kind);
         checked += 1;
