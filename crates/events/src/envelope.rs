@@ -39,18 +39,16 @@ pub fn envelope(
     ctx: &Ctx<'_>,
     kind: Kind,
 ) -> Envelope {
-    let bracket = matches!(kind, Kind::SyncStarted(_) | Kind::SyncCompleted(_));
+    let head = Head::new(stamp, source, ctx, &kind);
     Envelope {
         tenant: stamp.tenant.to_owned(),
         pbx: stamp.pbx.to_owned(),
         epoch: stamp.epoch,
         sequence: stamp.sequence,
-        received_at: Some(Timestamp::from(stamp.received_at)),
-        pbx_time: source
-            .and_then(|m| m.get("Timestamp"))
-            .and_then(parse_ami_timestamp),
-        sync: ctx.sync.is_some() && !bracket,
-        sync_id: ctx.sync.map(|s| s.id.to_owned()).unwrap_or_default(),
+        received_at: Some(head.received_at),
+        pbx_time: head.pbx_time,
+        sync: head.sync,
+        sync_id: head.sync_id.to_owned(),
         traceparent: stamp.traceparent.to_owned(),
         tracestate: String::new(),
         kind: Some(kind),
@@ -130,8 +128,8 @@ pub fn encode_unmapped(stamp: &Stamp<'_>, m: &Message, ctx: &Ctx<'_>) -> Vec<u8>
     buf
 }
 
-/// The envelope's fields before its kind (tags 1 to 10), borrowed: what
-/// [`envelope`] would copy into owned strings.
+/// The envelope's fields before its kind (tags 1 to 10), borrowed: the one
+/// place their rules live; [`envelope`] copies them into owned strings.
 struct Head<'a> {
     stamp: &'a Stamp<'a>,
     received_at: Timestamp,
@@ -141,7 +139,6 @@ struct Head<'a> {
 }
 
 impl<'a> Head<'a> {
-    /// The same values as [`envelope`] sets.
     fn new(stamp: &'a Stamp<'a>, source: Option<&Message>, ctx: &'a Ctx<'a>, kind: &Kind) -> Self {
         let bracket = matches!(kind, Kind::SyncStarted(_) | Kind::SyncCompleted(_));
         Head {
