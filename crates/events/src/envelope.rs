@@ -153,7 +153,7 @@ impl<'a> Head<'a> {
     }
 
     fn encoded_len(&self) -> usize {
-        use ringside_proto::prost::encoding::{message, uint64};
+        use ringside_proto::prost::encoding::{bool, message, uint64};
         let s = self.stamp;
         string_len(1, s.tenant)
             + string_len(2, s.pbx)
@@ -172,7 +172,11 @@ impl<'a> Head<'a> {
                 .pbx_time
                 .as_ref()
                 .map_or(0, |t| message::encoded_len(6, t))
-            + if self.sync { 2 } else { 0 }
+            + if self.sync {
+                bool::encoded_len(7, &true)
+            } else {
+                0
+            }
             + string_len(8, self.sync_id)
             + string_len(9, s.traceparent)
     }
